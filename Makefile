@@ -1,0 +1,33 @@
+# nasaflow: two commands for users (make demo, make test); the rest manage the platform.
+SHELL := /bin/bash
+ENV := ops/with-env.sh
+PYTEST_ARGS ?=
+
+.PHONY: help setup up down status demo test test-unit bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup:  ## install what is missing: Debian packages, .venv, Maven jars, .env (idempotent)
+	@ops/setup.sh
+
+up: setup  ## start PostgreSQL, Kafka, the replay server and Airflow; wait until healthy
+	@ops/up.sh
+
+down:  ## stop what make up started
+	@ops/down.sh
+
+status:  ## report every local service with its health
+	@ops/status.sh
+
+demo: up  ## run the pipeline end to end on the bundled sample date and print what landed
+	@$(ENV) python ops/demo.py
+
+test: up  ## install, start and run the whole test suite
+	@$(ENV) python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup  ## the tests that need no service
+	@$(ENV) python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: up  ## run every benchmark under bench/
+	@for script in bench/*.py; do echo "== $$script"; $(ENV) python $$script || exit 1; done

@@ -1,0 +1,1 @@
+"""nasaflow: NASA image streams to queryable texture parameters."""

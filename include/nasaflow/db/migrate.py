@@ -1,0 +1,56 @@
+"""Apply include/sql/NNN_*.sql in order, each once, recorded in schema_migrations.
+
+`make up` runs it on every start; a migration already applied is skipped, so the call is
+idempotent. Each file runs in its own transaction under an advisory lock, so two
+concurrent runs cannot interleave.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nasaflow.settings import SQL_DIR, get_settings
+
+#: Arbitrary constant identifying the migration lock among advisory locks.
+MIGRATION_LOCK_ID = 0x6E617361
+
+
+def pending_migrations(applied: set[str], sql_dir: Path = SQL_DIR) -> list[Path]:
+    """SQL files not yet recorded as applied, in name order."""
+    return [path for path in sorted(sql_dir.glob("[0-9]*.sql")) if path.stem not in applied]
+
+
+def migrate(db_url: str, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply pending migrations; returns the names applied by this call."""
+    from nasaflow.db import connect
+
+    applied_now: list[str] = []
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for path in pending_migrations(applied, sql_dir):
+            with conn.transaction():
+                conn.execute(path.read_text())  # type: ignore[arg-type]
+                conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (path.stem,),
+                )
+            applied_now.append(path.stem)
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+    return applied_now
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`nasaflow migrate [--db-url URL]`."""
+    parser.add_argument("--db-url", help="postgresql:// URL (default: NASAFLOW_DB_URL)")
+
+
+def run(args: argparse.Namespace) -> int:
+    applied = migrate(args.db_url or get_settings().db_url)
+    print(f"applied: {', '.join(applied)}" if applied else "schema up to date")
+    return 0

@@ -1,0 +1,1 @@
+"""Kafka side of the platform: topic administration, message schema, publishing, tail."""

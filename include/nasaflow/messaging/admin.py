@@ -1,0 +1,41 @@
+"""Create the parameter topic with enough partitions; used by `make up` and tests."""
+
+from __future__ import annotations
+
+import argparse
+
+from nasaflow.settings import get_settings
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: int = 1) -> int:
+    """Create `topic` if absent, grow it to `partitions` if smaller; returns its partitions."""
+    from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nasaflow-admin")
+    try:
+        try:
+            admin.create_topics([NewTopic(topic, partitions, replication)])
+        except TopicAlreadyExistsError:
+            pass
+        described = admin.describe_topics([topic])[0]
+        current = len(described["partitions"])
+        if current < partitions:
+            admin.create_partitions({topic: NewPartitions(total_count=partitions)})
+            current = partitions
+        return current
+    finally:
+        admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--partitions", type=int, default=2)
+    args = parser.parse_args()
+    settings = get_settings()
+    count = ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, args.partitions)
+    print(f"topic {settings.kafka_topic}: {count} partitions")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Every setting of the platform, read once from the environment.
+
+One place, documented defaults: the Makefile exports `.env` (generated at setup, never
+committed) into every process it starts, Airflow tasks get the same values through their
+connections, and library code receives a `Settings` instead of reading os.environ itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+#: Repository root: include/nasaflow/settings.py -> parents[2].
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Ignored folder holding every piece of local state (logs, pids, data, caches).
+LOCAL_DIR = PROJECT_ROOT / ".local"
+SAMPLES_DIR = PROJECT_ROOT / "include" / "samples"
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration; field names map to NASAFLOW_<FIELD> environment variables."""
+
+    #: postgresql:// URL of the data database (role nasaflow, database nasaflow).
+    db_url: str = "postgresql://nasaflow@127.0.0.1:5432/nasaflow"
+    #: Kafka bootstrap servers and the topic carrying parameter messages.
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic: str = "image-parameters"
+    #: Where verified images are stored (<data_dir>/images/...) and quarantined.
+    data_dir: str = str(LOCAL_DIR / "data")
+    #: Base URLs of the NASA APIs; `make up` points them at the replay server unless
+    #: NASAFLOW_LIVE=1.
+    helioviewer_url: str = "https://api.helioviewer.org"
+    apod_url: str = "https://api.nasa.gov"
+    apod_api_key: str = ""
+    #: Port of the local replay server (`nasaflow replay-server`).
+    replay_port: int = 8081
+    #: Cell side in pixels for the parameter grid.
+    patch_size: int = 64
+    #: Structured Streaming: checkpoint root, trigger interval and throttle.
+    checkpoint_dir: str = str(LOCAL_DIR / "checkpoints")
+    trigger_seconds: int = 10
+    max_offsets_per_trigger: int = 200
+    #: Folder of the Kafka connector and JDBC jars fetched by Maven at setup.
+    spark_jars_dir: str = str(LOCAL_DIR / "jars" / "spark")
+    spark_master: str = "local[2]"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Build settings from NASAFLOW_* variables, falling back to the defaults above."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = env.get(f"NASAFLOW_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = int(raw) if field.type in ("int", int) else raw
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

@@ -1,0 +1,116 @@
+"""make status: every local service with its health, one line each; exit 1 if any is not.
+
+Checks talk to the services themselves (a query, a metadata request, a health endpoint),
+not just to their processes, so "healthy" means usable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HEALTH = "http://127.0.0.1:8080/api/v2/monitor/health"
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+
+def _get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback only)
+        return json.load(response)
+
+
+def check_postgres() -> str:
+    import psycopg
+
+    with psycopg.connect(os.environ["NASAFLOW_DB_URL"], connect_timeout=3) as conn:
+        tables = {row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+    missing = {"images", "image_parameters", "stream_batches", "dead_letters"} - tables
+    if missing:
+        raise RuntimeError(f"schema incomplete, missing {sorted(missing)}")
+    airflow_url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg.connect(airflow_url, connect_timeout=3) as conn:
+        conn.execute("SELECT 1")
+    return "databases nasaflow (schema ok) and airflow reachable"
+
+
+def check_kafka() -> str:
+    from kafka.admin import KafkaAdminClient
+
+    topic = os.environ.get("NASAFLOW_KAFKA_TOPIC", "image-parameters")
+    admin = KafkaAdminClient(bootstrap_servers=os.environ.get("NASAFLOW_KAFKA_BOOTSTRAP",
+                                                              "127.0.0.1:9092"),
+                             request_timeout_ms=5000)
+    try:
+        described = admin.describe_topics([topic])[0]
+    finally:
+        admin.close()
+    partitions = len(described["partitions"])
+    if described.get("error_code") or partitions < 2:
+        raise RuntimeError(f"topic {topic} has {partitions} partitions (need >= 2)")
+    return f"broker 127.0.0.1:9092, topic {topic} with {partitions} partitions"
+
+
+def check_airflow() -> str:
+    health = _get_json(AIRFLOW_HEALTH)
+    assert isinstance(health, dict)
+    states = {name: (health.get(name) or {}).get("status") for name in AIRFLOW_COMPONENTS}
+    bad = {name: state for name, state in states.items() if state != "healthy"}
+    if bad:
+        raise RuntimeError(f"unhealthy components: {bad}")
+    return "api-server :8080, " + ", ".join(f"{n} healthy" for n in AIRFLOW_COMPONENTS)
+
+
+def check_replay() -> str:
+    port = os.environ.get("NASAFLOW_REPLAY_PORT", "8081")
+    sources = _get_json(f"http://127.0.0.1:{port}/v2/getDataSources/")
+    assert isinstance(sources, dict) and "SDO" in sources, "no SDO data sources"
+    return f"http://127.0.0.1:{port} serving the bundled samples"
+
+
+def check_supervised() -> str:
+    result = subprocess.run(
+        ["supervisorctl", "-c", str(ROOT / "ops" / "supervisord.conf"), "status"],
+        capture_output=True, text=True, check=False)
+    lines = [line.split()[:2] for line in result.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("supervisord is not running (make up)")
+    expected_stopped = set() if os.environ.get("NASAFLOW_REPLAY_AUTOSTART") == "true" else {
+        "replay-server"}
+    bad = [f"{name} {state}" for name, state in lines
+           if state != "RUNNING" and name not in expected_stopped]
+    if bad:
+        raise RuntimeError("; ".join(bad))
+    return ", ".join(f"{name}" for name, _ in lines if name not in expected_stopped) + " running"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--airflow-only", action="store_true", help="check Airflow alone")
+    args = parser.parse_args()
+    checks: dict[str, Callable[[], str]] = {"airflow": check_airflow}
+    if not args.airflow_only:
+        checks = {"postgresql": check_postgres, "kafka": check_kafka,
+                  "processes": check_supervised, **checks}
+        if os.environ.get("NASAFLOW_REPLAY_AUTOSTART") == "true":
+            checks["replay-server"] = check_replay
+    healthy = True
+    for name, check in checks.items():
+        try:
+            detail, ok = check(), True
+        except Exception as error:  # every failure is reported, none stops the report
+            detail, ok = f"{type(error).__name__}: {error}", False
+        healthy &= ok
+        if not args.airflow_only or not ok:
+            print(f"{name:14} {'healthy' if ok else 'UNHEALTHY':10} {detail}")
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

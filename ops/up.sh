@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make up: start PostgreSQL, Kafka, the replay server and Airflow, and wait until healthy.
+# Idempotent: what already runs is left alone. `make down` stops only what this started.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+load_env
+require_java
+mkdir -p "$LOGS" "$RUN" "$AIRFLOW_HOME"
+
+# --- PostgreSQL (Debian cluster) ------------------------------------------------------------
+cluster=$(pg_cluster)
+if [ -z "$cluster" ]; then
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  [ -n "$version" ] || die "PostgreSQL is not installed: run 'make setup'"
+  say "creating PostgreSQL cluster $version/main"
+  pg_createcluster "$version" main >/dev/null
+  cluster="$version main"
+fi
+read -r pg_version pg_name <<<"$cluster"
+if ! pg_lsclusters --no-header | awk -v v="$pg_version" -v n="$pg_name" '$1==v && $2==n' | grep -q online; then
+  port_open 5432 && die "port 5432 is taken by a process that is not cluster $pg_version/$pg_name: stop it or free the port"
+  say "starting PostgreSQL $pg_version/$pg_name"
+  pg_ctlcluster "$pg_version" "$pg_name" start || die "PostgreSQL failed to start, see /var/log/postgresql/"
+  echo "$pg_version $pg_name" >"$RUN/postgres.started-by-nasaflow"
+fi
+wait_for 30 "PostgreSQL" as_postgres "pg_isready -q -h 127.0.0.1 -p 5432" || die "PostgreSQL did not accept connections"
+
+as_postgres "psql -q -v ON_ERROR_STOP=1" >/dev/null <<SQL || die "could not create the PostgreSQL roles and databases"
+SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['airflow', 'nasaflow']) AS r
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
+ALTER ROLE airflow PASSWORD '$AIRFLOW_DB_PASSWORD';
+ALTER ROLE nasaflow PASSWORD '$NASAFLOW_DB_PASSWORD';
+SELECT format('CREATE DATABASE %I OWNER %I', d, d) FROM unnest(ARRAY['airflow', 'nasaflow']) AS d
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
+SQL
+nasaflow migrate >/dev/null || die "data schema migration failed"
+
+# --- Airflow metadata, login, pool ------------------------------------------------------------
+printf '{"%s": "%s"}\n' "$AIRFLOW_ADMIN_USER" "$AIRFLOW_ADMIN_PASSWORD" \
+  >"$AIRFLOW_HOME/simple_auth_manager_passwords.json"
+chmod 600 "$AIRFLOW_HOME/simple_auth_manager_passwords.json"
+schema_stamp=$(sha256sum "$VENV/.nasaflow-lock" | cut -c1-16)
+if [ "$(cat "$RUN/airflow-db.migrated" 2>/dev/null)" != "$schema_stamp" ]; then
+  say "migrating the Airflow metadata database"
+  airflow db migrate >"$LOGS/airflow-db-migrate.log" 2>&1 || die "airflow db migrate failed, see $LOGS/airflow-db-migrate.log"
+  airflow pools set nasa_api 2 "Concurrent calls to NASA APIs (politeness limit)" \
+    >>"$LOGS/airflow-db-migrate.log" 2>&1 || die "could not create the nasa_api pool"
+  echo "$schema_stamp" >"$RUN/airflow-db.migrated"
+fi
+
+# --- supervised services: Kafka, replay server, Airflow components -----------------------------
+ctl() { supervisorctl -c "$ROOT/ops/supervisord.conf" "$@"; }
+programs=(kafka airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer)
+[ "$NASAFLOW_REPLAY_AUTOSTART" = true ] && programs+=(replay-server)
+if [ -f "$RUN/supervisord.pid" ] && kill -0 "$(cat "$RUN/supervisord.pid")" 2>/dev/null; then
+  ctl start "${programs[@]}" >/dev/null || true
+else
+  declare -A ports=([9092]=kafka [9093]="kafka controller" [8080]="airflow api-server")
+  [ "$NASAFLOW_REPLAY_AUTOSTART" = true ] && ports[$NASAFLOW_REPLAY_PORT]="replay server"
+  for port in "${!ports[@]}"; do
+    if port_open "$port"; then
+      holder=$(ss -ltnp "sport = :$port" 2>/dev/null | awk 'NR==2 {print $NF}')
+      die "port $port (${ports[$port]}) is already taken${holder:+ by $holder}: stop that process or free the port"
+    fi
+  done
+  say "starting supervisord (kafka, airflow, replay server)"
+  supervisord -c "$ROOT/ops/supervisord.conf" || die "supervisord failed to start, see $LOGS/supervisord.log"
+fi
+
+wait_for 60 "Kafka" python -m nasaflow.messaging.admin --partitions 2 \
+  || die "Kafka did not come up, see $LOGS/kafka.log"
+if [ "$NASAFLOW_REPLAY_AUTOSTART" = true ]; then
+  wait_for 30 "replay server" curl -fsS "http://127.0.0.1:$NASAFLOW_REPLAY_PORT/v2/getDataSources/" \
+    || die "the replay server did not come up, see $LOGS/replay-server.log"
+fi
+wait_for 120 "Airflow" python "$ROOT/ops/status.py" --airflow-only \
+  || die "Airflow did not become healthy, see $LOGS/airflow-*.log"
+say "platform up: Airflow http://127.0.0.1:8080 (login $AIRFLOW_ADMIN_USER / see .env), Kafka 127.0.0.1:9092, PostgreSQL 127.0.0.1:5432"
