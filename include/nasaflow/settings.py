@@ -36,6 +36,11 @@ class Settings:
     helioviewer_url: str = "https://api.helioviewer.org"
     apod_url: str = "https://api.nasa.gov"
     apod_api_key: str = ""
+    #: User-Agent of every request to those APIs: say who is asking (nasa-apis.md §5.3).
+    user_agent: str = "nasaflow/0.1.0 (NASA solar image texture pipeline)"
+    #: Longest Retry-After (seconds) a request sleeps; beyond it the task fails with a
+    #: retry-at time instead of hanging.
+    max_retry_after: int = 300
     #: Port of the local replay server (`nasaflow replay-server`).
     replay_port: int = 8081
     #: Cell side in pixels for the parameter grid.
@@ -44,6 +49,9 @@ class Settings:
     checkpoint_dir: str = str(LOCAL_DIR / "checkpoints")
     trigger_seconds: int = 10
     max_offsets_per_trigger: int = 200
+    #: How long the stream retries a micro-batch while PostgreSQL is unreachable before
+    #: the query fails (and Airflow restarts it).
+    sink_retry_seconds: int = 120
     #: Folder of the Kafka connector and JDBC jars fetched by Maven at setup.
     spark_jars_dir: str = str(LOCAL_DIR / "jars" / "spark")
     spark_master: str = "local[2]"

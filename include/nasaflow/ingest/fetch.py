@@ -1,0 +1,108 @@
+"""Download planned images into the image store, verified; quarantine what stays bad.
+
+Files land under <data_dir>/images/<source>/<archive path>, named by image id (the file
+stem), so a re-run finds and verifies them instead of downloading again. One corrupt image
+must not stop the others: `download_images` quarantines it and carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasaflow.ingest.clients import SourceClients
+from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
+from nasaflow.settings import get_settings
+from nasaflow.sources.download import ImageRequest, fetch_image
+from nasaflow.sources.errors import CorruptImageError
+
+
+def store_path(planned: PlannedImage, data_dir: Path) -> Path:
+    """Where a planned image lives in the image store."""
+    if planned.filename is None or planned.store_dir is None:
+        raise ValueError(f"expected a planned image with filename and store_dir, got {planned}")
+    return data_dir / "images" / planned.source / planned.store_dir / planned.filename
+
+
+def download_image(
+    planned: PlannedImage | Mapping[str, Any],
+    *,
+    clients: SourceClients | None = None,
+    data_dir: str | Path | None = None,
+) -> DownloadedImage:
+    """Make a planned image present and verified in the image store.
+
+    Args:
+        planned: a PlannedImage with status "download" (or its to_dict() form).
+        clients: the NASA clients (default: built from settings).
+        data_dir: root of the image store (default: settings.data_dir).
+
+    Returns:
+        The DownloadedImage (downloaded=False when a verified copy was already there).
+
+    Raises:
+        CorruptImageError: the bytes stayed bad after retries; they were moved to
+            <data_dir>/quarantine (see `quarantined_from`).
+        ValueError: the entry is a gap or a skip.
+        SourceError subclasses: the service failed beyond its retries (RetryLaterError
+            carries retry_at).
+    """
+    planned = PlannedImage.coerce(planned)
+    if planned.status != DOWNLOAD or planned.url is None or planned.format is None \
+            or planned.id is None or planned.observed_at is None:
+        raise ValueError(f"expected a planned image with status 'download', got status "
+                         f"{planned.status!r}: {planned.reason}")
+    clients = clients or SourceClients.from_settings()
+    root = Path(data_dir or get_settings().data_dir)
+    size = (planned.width, planned.height) if planned.width and planned.height else None
+    request = ImageRequest(url=planned.url, dest=store_path(planned, root),
+                           format=planned.format, size=size,
+                           filename=planned.filename if planned.source == "helioviewer" else None,
+                           source_time=planned.observed_at)
+    result = fetch_image(clients.http, request, root / "quarantine")
+    return DownloadedImage(
+        id=planned.id, source=planned.source, instrument=planned.instrument,
+        wavelength=planned.wavelength, observed_at=planned.observed_at, width=result.width,
+        height=result.height, sha256=result.sha256, path=str(result.path),
+        size_bytes=result.size, source_ref={**planned.source_ref, "url": planned.url},
+        downloaded=result.downloaded)
+
+
+def quarantined_from(planned: PlannedImage | Mapping[str, Any],
+                     error: CorruptImageError) -> QuarantinedImage:
+    """The quarantine record of a planned image whose download raised CorruptImageError."""
+    planned = PlannedImage.coerce(planned)
+    return QuarantinedImage(id=planned.id or planned.url or "unknown", source=planned.source,
+                            reason=error.reason, path=error.quarantined_path,
+                            request=planned.to_dict())
+
+
+@dataclass
+class DownloadReport:
+    """Outcome of downloading a plan: verified images and quarantined ones."""
+
+    images: list[DownloadedImage] = field(default_factory=list)
+    quarantined: list[QuarantinedImage] = field(default_factory=list)
+
+
+def download_images(
+    plan: Iterable[PlannedImage | Mapping[str, Any]],
+    *,
+    clients: SourceClients | None = None,
+    data_dir: str | Path | None = None,
+) -> DownloadReport:
+    """Download every "download" entry of a plan in turn; corrupt ones are quarantined and
+    the rest proceed. Other failures (service down, retry later) propagate."""
+    clients = clients or SourceClients.from_settings()
+    report = DownloadReport()
+    for entry in plan:
+        planned = PlannedImage.coerce(entry)
+        if planned.status != DOWNLOAD:
+            continue
+        try:
+            report.images.append(download_image(planned, clients=clients, data_dir=data_dir))
+        except CorruptImageError as exc:
+            report.quarantined.append(quarantined_from(planned, exc))
+    return report

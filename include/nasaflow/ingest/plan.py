@@ -1,0 +1,219 @@
+"""Which images a run's data interval should ingest.
+
+Helioviewer has no "list images between t1 and t2" endpoint (§1.9), so the plan steps
+through the interval at the requested cadence, asks for the nearest image of each
+wavelength, keeps it only within half a cadence of the request, and deduplicates by image
+id. A request with nothing near it is a gap: recorded, not a failure (the archive has
+outages). APOD contributes one entry per date. Inputs that can never work (unknown
+wavelength, future interval, a date before the source exists, a missing api key) raise
+before anything is planned, naming the bad input.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import PurePosixPath
+
+from nasaflow.ingest.clients import SourceClients
+from nasaflow.ingest.records import DOWNLOAD, GAP, SKIPPED, PlannedImage
+from nasaflow.sources.apod import ApodClient
+from nasaflow.sources.errors import (
+    BadRequestError,
+    DateOutOfRangeError,
+    NoImageError,
+    OutOfToleranceError,
+    SourceError,
+)
+from nasaflow.sources.formats import EXTENSIONS
+from nasaflow.sources.helioviewer import (
+    HelioviewerClient,
+    SdoSource,
+    archive_path,
+    parse_filename,
+    source_for,
+)
+
+SOURCES = ("helioviewer", "apod")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_interval(start: datetime, end: datetime, cadence_minutes: int,
+                    now: datetime) -> None:
+    for name, value in (("interval_start", start), ("interval_end", end)):
+        if value.tzinfo is None:
+            raise BadRequestError(f"{name}: expected a timezone-aware datetime, got naive "
+                                  f"{value.isoformat()}")
+    if end <= start:
+        raise BadRequestError(f"expected interval_start < interval_end, got {start.isoformat()}"
+                              f" .. {end.isoformat()}")
+    if cadence_minutes <= 0:
+        raise BadRequestError(f"cadence_minutes: expected a positive number, got "
+                              f"{cadence_minutes}")
+    if start > now:
+        raise DateOutOfRangeError(f"interval_start {start.isoformat()} is in the future "
+                                  f"(now is {now.isoformat()})")
+
+
+def plan_images(
+    interval_start: datetime,
+    interval_end: datetime,
+    sources: Sequence[str],
+    wavelengths: Sequence[str],
+    cadence_minutes: int,
+    *,
+    clients: SourceClients | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> list[PlannedImage]:
+    """Plan the images of [interval_start, interval_end).
+
+    Args:
+        interval_start, interval_end: the run's data interval (timezone-aware).
+        sources: any of "helioviewer", "apod".
+        wavelengths: Helioviewer wavelengths, e.g. ["193", "304", "magnetogram"]; ignored
+            for APOD.
+        cadence_minutes: spacing of the Helioviewer request times; an image counts only
+            within cadence/2 of a request time.
+        clients: the NASA clients (default: built from settings).
+        now: the current time (UTC), for the "not in the future" checks.
+
+    Returns:
+        PlannedImage entries with status "download" (one per distinct image), "gap" or
+        "skipped", each JSON-serialisable via to_dict().
+
+    Raises:
+        BadRequestError (UnknownWavelengthError, DateOutOfRangeError) for bad inputs,
+        MissingApiKeyError when APOD is asked for without a key, and SourceError
+        subclasses when a service fails beyond its retries.
+    """
+    current = now()
+    _check_interval(interval_start, interval_end, cadence_minutes, current)
+    unknown = [name for name in sources if name not in SOURCES]
+    if unknown or not sources:
+        raise BadRequestError(f"sources: expected some of {', '.join(SOURCES)}, got "
+                              f"{list(sources)}")
+    wanted = dict.fromkeys(wavelengths) if "helioviewer" in sources else {}
+    sdo = [source_for(wavelength) for wavelength in wanted]
+    if "helioviewer" in sources and not sdo:
+        raise BadRequestError("wavelengths: expected at least one for helioviewer, got none")
+    clients = clients or SourceClients.from_settings()
+    apod = clients.apod if "apod" in sources else None  # a missing key fails here, first
+    plan: list[PlannedImage] = []
+    cadence = timedelta(minutes=cadence_minutes)
+    for source in sdo:
+        plan.extend(_plan_helioviewer(clients.helioviewer, source, interval_start,
+                                      min(interval_end, current), cadence))
+    if apod is not None:
+        plan.extend(_plan_apod(apod, interval_start, interval_end, current.date()))
+    return plan
+
+
+def _request_times(start: datetime, end: datetime, cadence: timedelta) -> list[datetime]:
+    times = []
+    moment = start
+    while moment < end:
+        times.append(moment)
+        moment += cadence
+    return times
+
+
+def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datetime,
+                      end: datetime, cadence: timedelta) -> list[PlannedImage]:
+    """One entry per distinct image near the request times, plus one gap per empty time."""
+    available = client.data_sources().get(source.source_id)
+    if available is None:
+        raise NoImageError(f"wavelength {source.measurement} ({source.nickname}, sourceId "
+                           f"{source.source_id}): expected it in getDataSources of "
+                           f"{client.base_url}, it is not listed")
+    if end <= available.start:
+        raise DateOutOfRangeError(
+            f"wavelength {source.measurement}: the interval {start.isoformat()} .. "
+            f"{end.isoformat()} is before {source.nickname}'s first image at "
+            f"{available.start.isoformat()}")
+    tolerance = cadence / 2
+    images: dict[str, PlannedImage] = {}
+    gaps: list[PlannedImage] = []
+
+    def gap(moment: datetime, reason: str) -> PlannedImage:
+        return PlannedImage("helioviewer", GAP, source.instrument, source.measurement,
+                            (moment,), reason=reason,
+                            source_ref={"sourceId": source.source_id})
+
+    for moment in _request_times(start, end, cadence):
+        if moment + tolerance < available.start:
+            gaps.append(gap(moment, f"{source.nickname}: before the source's first image at "
+                                    f"{available.start.isoformat()}"))
+            continue
+        try:
+            image = client.closest_image_within(moment, source, tolerance)
+        except (OutOfToleranceError, NoImageError) as exc:
+            gaps.append(gap(moment, str(exc)))
+            continue
+        known = images.get(image.id)
+        if known is not None:
+            images[image.id] = replace(known, requested_at=(*known.requested_at, moment))
+            continue
+        uri = client.jp2_uri(image.id)
+        relative = archive_path(uri)
+        filename = posixpath.basename(relative)
+        observed, instrument, measurement = parse_filename(filename)
+        if (instrument, measurement) != (source.instrument, source.measurement):
+            raise SourceError(f"image {image.id}: expected a {source.file_suffix} file, the "
+                              f"server named it {filename}", url=uri)
+        url, query = client.jp2_download(image.id)
+        images[image.id] = PlannedImage(
+            "helioviewer", DOWNLOAD, source.instrument, source.measurement, (moment,),
+            id=PurePosixPath(filename).stem, observed_at=observed,
+            url=f"{url}?id={query['id']}", filename=filename, format="jp2",
+            store_dir=posixpath.dirname(relative), width=image.width, height=image.height,
+            source_ref={"provider": "helioviewer", "base_url": client.base_url,
+                        "image_id": image.id, "sourceId": source.source_id, "uri": uri,
+                        "metadata": image.metadata})
+    return [*images.values(), *gaps]
+
+
+def _dates(start: datetime, end: datetime) -> list[date]:
+    first = start.astimezone(timezone.utc).date()
+    last = (end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _plan_apod(client: ApodClient, start: datetime, end: datetime,
+               today: date) -> list[PlannedImage]:
+    """One entry per date of the interval up to today: an image, a skip or a gap."""
+    plan = []
+    for day in _dates(start, end):
+        if day > today:
+            break
+        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        try:
+            entry = client.entry(day)
+        except NoImageError as exc:
+            plan.append(PlannedImage("apod", GAP, "APOD", "apod", (moment,), reason=str(exc)))
+            continue
+        reference = {"provider": "apod", "date": day.isoformat(), "title": entry.title,
+                     "media_type": entry.media_type, "url": entry.url, "hdurl": entry.hdurl,
+                     "copyright": entry.copyright}
+        if entry.skip_reason is not None:
+            plan.append(PlannedImage("apod", SKIPPED, "APOD", "apod", (moment,),
+                                     reason=entry.skip_reason, source_ref=reference))
+            continue
+        url = entry.image_url()
+        extension = PurePosixPath(url.split("?", 1)[0]).suffix.lower()
+        if extension not in EXTENSIONS:
+            plan.append(PlannedImage("apod", SKIPPED, "APOD", "apod", (moment,),
+                                     reason=f"APOD {day}: expected an image file "
+                                            f"({', '.join(EXTENSIONS)}), got {url}",
+                                     source_ref=reference))
+            continue
+        stem = f"apod_{day.isoformat()}"
+        plan.append(PlannedImage(
+            "apod", DOWNLOAD, "APOD", "apod", (moment,), id=stem, observed_at=moment, url=url,
+            filename=f"{stem}{'.jpg' if extension == '.jpeg' else extension}",
+            format=EXTENSIONS[extension], store_dir=f"{day:%Y/%m}", source_ref=reference))
+    return plan

@@ -1,0 +1,220 @@
+"""What the replay server serves: the bundled SDO JP2 samples and a small APOD calendar.
+
+Helioviewer's answers (ids, times, sizes, metadata, datasource ranges) are derived from
+the JP2 files themselves, so adding a sample to the folder is all it takes to serve it.
+APOD has no bundled data, so a handful of entries is built here at start-up, covering the
+cases a client must handle: a JPEG with hdurl, a PNG without, a video, an `other` entry
+and a missing day; their images are rendered from the SDO samples with Pillow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from nasaflow.sources.formats import jp2_xml, verify_image
+from nasaflow.sources.helioviewer import (
+    FILENAME,
+    SDO_SOURCES,
+    SOURCES_BY_ID,
+    SdoSource,
+    parse_filename,
+)
+
+log = logging.getLogger(__name__)
+
+_AU = 149_597_870_700.0
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    """One JP2 sample as Helioviewer would index it."""
+
+    id: str
+    source: SdoSource
+    path: Path
+    observed_at: datetime
+    width: int
+    height: int
+    size: int
+    xml: bytes
+    fits: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        """The Helioviewer file name."""
+        return self.path.name
+
+    @property
+    def date(self) -> datetime:
+        """Observation time rounded to whole seconds, as getClosestImage reports it."""
+        rounded = self.observed_at.replace(microsecond=0)
+        if self.observed_at.microsecond >= 500_000:
+            rounded += timedelta(seconds=1)
+        return rounded
+
+    @property
+    def rel_path(self) -> str:
+        """Archive-relative path: <instrument>/<YYYY>/<MM>/<DD>/<measurement>/<file>."""
+        day = self.observed_at
+        return (f"{self.source.instrument}/{day:%Y/%m/%d}/{self.source.measurement}/"
+                f"{self.name}")
+
+    def closest_image_json(self) -> dict[str, Any]:
+        """The getClosestImage body for this image (§1.3)."""
+        fits = self.fits
+        ratio = self.width / float(fits.get("NAXIS1") or self.width)
+        cdelt = float(fits.get("CDELT1") or 0.6) / ratio
+        dsun = float(fits.get("DSUN_OBS") or _AU)
+        scale = cdelt * dsun / _AU
+        crpix1 = float(fits.get("CRPIX1") or (self.width + 1) / 2) * ratio
+        crpix2 = float(fits.get("CRPIX2") or (self.height + 1) / 2) * ratio
+        if fits.get("R_SUN"):
+            rsun = float(fits["R_SUN"]) * ratio
+        else:
+            rsun = float(fits.get("RSUN_OBS") or 960.0) / cdelt
+        return {
+            "id": self.id,
+            "date": self.date.strftime("%Y-%m-%d %H:%M:%S"),
+            "name": self.source.nickname,
+            "scale": scale,
+            "scaleCorrection": cdelt / scale,
+            "width": self.width,
+            "height": self.height,
+            "refPixelX": crpix1,
+            "refPixelY": crpix2,
+            "offsetX": float(fits.get("CRVAL1") or 0),
+            "offsetY": float(fits.get("CRVAL2") or 0),
+            "rotation": float(fits.get("CROTA2") or 0),
+            "rsun": rsun,
+            "dsun": dsun,
+            "sunCenterOffsetParams": [],
+            "layeringOrder": 1,
+        }
+
+
+def _sample_id(name: str) -> str:
+    """A stable 9-digit id per file name (ids are per-server in Helioviewer too)."""
+    return str(100_000_000 + int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)
+               % 900_000_000)
+
+
+def _fits_keys(xml: bytes) -> dict[str, str]:
+    text = xml.decode("utf-8", "replace")
+    fits = re.search(r"<fits>(.*?)</fits>", text, re.DOTALL)
+    body = fits.group(1) if fits else text
+    return {key: value.strip() for key, value in re.findall(r"<([A-Z0-9_-]+)>([^<]*)</\1>", body)}
+
+
+def load_samples(directory: Path) -> list[SampleImage]:
+    """Every Helioviewer-named JP2 in `directory` whose datasource is known, oldest first."""
+    samples = []
+    for path in sorted(directory.glob("*.jp2")):
+        if not FILENAME.match(path.name):
+            log.warning("skipping %s: not a Helioviewer file name", path.name)
+            continue
+        observed, instrument, measurement = parse_filename(path.name)
+        source = SDO_SOURCES.get(measurement)
+        if source is None or source.instrument != instrument:
+            log.warning("skipping %s: unknown datasource %s %s", path.name, instrument,
+                        measurement)
+            continue
+        data = path.read_bytes()
+        info = verify_image(data, "jp2")
+        xml = jp2_xml(data) or b""
+        samples.append(SampleImage(_sample_id(path.name), source, path, observed, info.width,
+                                   info.height, len(data), xml, _fits_keys(xml)))
+    return sorted(samples, key=lambda s: (s.observed_at, s.name))
+
+
+@dataclass
+class ApodCalendar:
+    """APOD entries by date and the image files they link to (path -> bytes)."""
+
+    entries: dict[date, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+    modified: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def _render(sample: SampleImage | None, side: int, fmt: str) -> bytes:
+    """An image of the Sun (or a plain gradient without samples) of `side` pixels."""
+    if sample is None:
+        picture = Image.linear_gradient("L").resize((side, side))
+    else:
+        with Image.open(sample.path) as source:
+            levels = 0
+            width = sample.width
+            while width // 2 >= side and levels < 5:
+                width //= 2
+                levels += 1
+            source.reduce = levels
+            source.load()
+            picture = source.convert("L").resize((side, side))
+    buffer = io.BytesIO()
+    options = {"quality": 85} if fmt == "JPEG" else {}
+    picture.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def build_apod_calendar(samples: list[SampleImage]) -> ApodCalendar:
+    """The fixture entries; `url`/`hdurl` hold server-relative paths made absolute per request.
+
+    2024-02-09 is deliberately absent (a day without APOD gives 404).
+    """
+    def pick(measurement: str) -> SampleImage | None:
+        matching = [s for s in samples if s.source.measurement == measurement]
+        smallest = sorted(matching or samples, key=lambda s: s.size)
+        return smallest[0] if smallest else None
+
+    calendar = ApodCalendar()
+    aia193, aia304, hmi = pick("193"), pick("304"), pick("magnetogram")
+    calendar.images = {
+        "/apod/image/2402/SunCorona193_512.jpg": _render(aia193, 512, "JPEG"),
+        "/apod/image/2402/SunCorona193_1024.jpg": _render(aia193, 1024, "JPEG"),
+        "/apod/image/2402/SunChromosphere304_512.png": _render(aia304, 512, "PNG"),
+        "/apod/image/2402/SunMagnetogram_384.jpg": _render(hmi, 384, "JPEG"),
+        "/apod/image/2402/SolarCycle_thumb.jpg": _render(aia193, 120, "JPEG"),
+    }
+    entries: list[dict[str, Any]] = [
+        {"date": "2024-02-05", "media_type": "image", "title": "The Corona at 193 Angstroms",
+         "explanation": "Iron ions at about a million degrees outline the Sun's corona.",
+         "copyright": "\nNASA/SDO;\nAIA Science Team \n",
+         "url": "/apod/image/2402/SunCorona193_512.jpg",
+         "hdurl": "/apod/image/2402/SunCorona193_1024.jpg"},
+        {"date": "2024-02-06", "media_type": "image", "title": "Chromosphere in Helium Light",
+         "explanation": "Helium II emission at 304 Angstroms shows the chromosphere.",
+         "url": "/apod/image/2402/SunChromosphere304_512.png"},
+        {"date": "2024-02-07", "media_type": "video", "title": "A Solar Cycle in Motion",
+         "explanation": "Ten years of the Sun in a few minutes.",
+         "url": "https://www.youtube.com/embed/n0aslKx4OcE?rel=0",
+         "thumbnail_url": "/apod/image/2402/SolarCycle_thumb.jpg"},
+        {"date": "2024-02-08", "media_type": "other", "title": "An Interactive Sun",
+         "explanation": "This day's page holds an interactive viewer, not an image."},
+        {"date": "2024-02-10", "media_type": "image", "title": "The Sun's Magnetic Field",
+         "explanation": "An HMI magnetogram: white and black mark opposite polarities.",
+         "url": "/apod/image/2402/SunMagnetogram_384.jpg"},
+    ]
+    for entry in entries:
+        entry["service_version"] = "v1"
+        calendar.entries[date.fromisoformat(entry["date"])] = entry
+    return calendar
+
+
+def source_name(source_id: int) -> str:
+    """Nickname of a sourceId as the server's error messages show it ("" if unknown)."""
+    source = SOURCES_BY_ID.get(source_id)
+    return source.nickname if source else _OTHER_SOURCES.get(source_id, "")
+
+
+#: Non-SDO nicknames the replay can name (switchSources targets) although it holds no data.
+_OTHER_SOURCES = {0: "EIT 171", 1: "EIT 195", 2: "EIT 284", 3: "EIT 304", 6: "MDI Mag",
+                  7: "MDI Int"}
+

@@ -1,0 +1,1 @@
+"""Clients of NASA's public image APIs (Helioviewer, APOD), per docs/nasa-apis.md."""

@@ -1,0 +1,108 @@
+"""APOD client against the replay gateway: keys, budgets, media types (§2, §6.4 tests 7-8)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from nasaflow.ingest import download_images, plan_images
+from nasaflow.sources.apod import ApodClient
+from nasaflow.sources.errors import (
+    ApiKeyError,
+    DateOutOfRangeError,
+    MissingApiKeyError,
+    NoImageError,
+    RetryLaterError,
+)
+
+APOD = "/planetary/apod"
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def test_video_and_other_are_skipped_with_a_reason_and_never_downloaded(replay, clients,
+                                                                        tmp_path) -> None:
+    plan = plan_images(_utc(2024, 2, 7), _utc(2024, 2, 10), ["apod"], [], 60, clients=clients)
+    assert [(p.status, p.source_ref.get("media_type")) for p in plan] == [
+        ("skipped", "video"), ("skipped", "other"), ("gap", None)]
+    assert "media_type 'video'" in (plan[0].reason or "")
+    assert "media_type 'other' is not an image" in (plan[1].reason or "")
+    assert "No data available for date: 2024-02-09" in (plan[2].reason or "")
+    report = download_images(plan, clients=clients, data_dir=tmp_path)
+    assert report.images == [] and replay.downloads() == []
+    assert not any(tmp_path.rglob("apod_*"))
+
+
+def test_images_are_downloaded_and_verified_by_format(clients, tmp_path) -> None:
+    plan = plan_images(_utc(2024, 2, 5), _utc(2024, 2, 7), ["apod"], [], 60, clients=clients)
+    report = download_images(plan, clients=clients, data_dir=tmp_path)
+    assert [(i.id, i.width) for i in report.images] == [("apod_2024-02-05", 512),
+                                                        ("apod_2024-02-06", 512)]
+    assert report.images[1].path.endswith("apod/2024/02/apod_2024-02-06.png")
+    assert report.images[0].source_ref["copyright"] == "NASA/SDO; AIA Science Team"
+
+
+def test_missing_key_is_a_clear_error_before_any_request(replay, clients) -> None:
+    clients.apod_api_key = ""
+    with pytest.raises(MissingApiKeyError, match="NASAFLOW_APOD_API_KEY"):
+        plan_images(_utc(2024, 2, 5), _utc(2024, 2, 6), ["helioviewer", "apod"], ["193"], 60,
+                    clients=clients)
+    assert replay.requests() == []
+
+
+def test_key_travels_in_the_header_never_in_the_url(replay, http, api_key) -> None:
+    ApodClient(replay.url, api_key, http).entry(date(2024, 2, 5))
+    [request] = replay.requests(APOD)
+    assert request["query"] == "date=2024-02-05"
+
+
+def test_key_is_not_in_the_clients_repr(replay, http, api_key) -> None:
+    assert api_key not in repr(ApodClient(replay.url, api_key, http))
+
+
+def test_rejected_key_is_an_api_key_error(replay, http) -> None:
+    with pytest.raises(ApiKeyError, match="API_KEY_INVALID"):
+        ApodClient(replay.url, "wrong-key", http).entry(date(2024, 2, 5))
+    assert len(replay.requests(APOD)) == 1
+
+
+@pytest.mark.parametrize("day,message", [(date(1995, 6, 1), "before the first APOD"),
+                                         (date(2100, 1, 1), "in the future")])
+def test_impossible_dates_fail_before_any_request(replay, http, api_key, day: date,
+                                                  message: str) -> None:
+    with pytest.raises(DateOutOfRangeError, match=message):
+        ApodClient(replay.url, api_key, http).entry(day)
+    assert replay.requests(APOD) == []
+
+
+def test_demo_key_budget_of_30_stops_before_the_31st_request(replay, http) -> None:
+    client = ApodClient(replay.url, "DEMO_KEY", http, reserve_fraction=0.0)
+    started = datetime.now(timezone.utc)
+    with pytest.raises(RetryLaterError) as caught:
+        for _ in range(40):
+            client.entry(date(2024, 2, 5))
+    sent = replay.requests(APOD)
+    assert len(sent) == 30
+    assert all(entry["status"] == 200 for entry in sent)
+    assert abs((caught.value.retry_at - (started + timedelta(hours=1))).total_seconds()) < 5
+
+
+def test_default_reserve_keeps_five_percent_of_the_budget(replay, http) -> None:
+    client = ApodClient(replay.url, "DEMO_KEY", http)
+    with pytest.raises(RetryLaterError, match="reserve is 1"):
+        for _ in range(40):
+            client.entry(date(2024, 2, 5))
+    assert len(replay.requests(APOD)) == 29
+
+
+def test_budget_counts_error_answers_too(replay, http) -> None:
+    client = ApodClient(replay.url, "DEMO_KEY", http, reserve_fraction=0.0)
+    with pytest.raises(RetryLaterError):
+        for _ in range(40):
+            with pytest.raises(NoImageError):
+                client.entry(date(2024, 2, 9))  # 404: no APOD that day
+    sent = replay.requests(APOD)
+    assert len(sent) == 30 and {entry["status"] for entry in sent} == {404}

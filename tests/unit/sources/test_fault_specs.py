@@ -1,0 +1,51 @@
+"""The replay server's fault language and its armed-fault board."""
+
+from __future__ import annotations
+
+import pytest
+
+from nasaflow.replay.faults import FaultBoard, parse_fault
+
+
+def test_status_fault_with_retry_after() -> None:
+    fault = parse_fault("429;retry-after=2")
+    assert fault.status == 429
+    assert fault.params == {"retry-after": "2"}
+    assert fault.text() == "429;retry-after=2"
+
+
+def test_named_fault_has_no_status() -> None:
+    fault = parse_fault("truncate;bytes=1000")
+    assert fault.status is None and fault.params["bytes"] == "1000"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty"), ("explode", "fault kind"), ("429;retry=2", "parameters"),
+    ("500;errno=ten", "number"), ("700", "fault kind")])
+def test_bad_faults_are_refused_with_a_reason(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_fault(text)
+
+
+def test_armed_fault_is_used_count_times_then_disarmed() -> None:
+    board = FaultBoard()
+    board.arm({"route": "/v2/getJP2Image/", "fault": "503", "count": 2})
+    taken = [board.take("/v2/getJP2Image/?id=1") for _ in range(3)]
+    assert [f.status if f else None for f in taken] == [503, 503, None]
+    assert board.listing() == []
+
+
+def test_armed_fault_only_hits_its_route_and_match() -> None:
+    board = FaultBoard()
+    board.arm({"route": "/v2/getJP2Image/", "fault": "corrupt", "count": -1, "match": "id=7"})
+    assert board.take("/v2/getClosestImage/?id=7") is None
+    assert board.take("/v2/getJP2Image/?id=8") is None
+    assert board.take("/v2/getJP2Image/?id=7").kind == "corrupt"
+    assert board.take("/v2/getJP2Image/?id=7").kind == "corrupt"
+
+
+@pytest.mark.parametrize("spec", [{"route": "*"}, {"fault": "503", "count": 0},
+                                  {"fault": "503", "count": "x"}])
+def test_bad_arm_requests_are_refused(spec: dict) -> None:
+    with pytest.raises(ValueError):
+        FaultBoard().arm(spec)
