@@ -1,0 +1,110 @@
+"""The local platform started by `make up`: every service reachable and usable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+
+import psycopg
+import pytest
+import requests
+
+from nasaflow.settings import PROJECT_ROOT, Settings
+
+from tests.conftest import AIRFLOW_URL, AirflowApi
+
+pytestmark = pytest.mark.services
+
+TABLE_KEYS = {
+    "images": ["id"],
+    "image_parameters": ["image_id", "patch_size", "cell_row", "cell_col"],
+    "stream_batches": ["query", "batch_id"],
+    "dead_letters": ["topic", "kafka_partition", "kafka_offset"],
+}
+
+
+@pytest.mark.parametrize("table", sorted(TABLE_KEYS))
+def test_data_schema_table_has_its_idempotency_key(db_conn: psycopg.Connection,
+                                                   table: str) -> None:
+    rows = db_conn.execute(
+        """SELECT a.attname FROM pg_index i
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+           WHERE i.indrelid = %s::regclass AND i.indisprimary
+           ORDER BY array_position(i.indkey, a.attnum)""", (table,)).fetchall()
+    assert [row[0] for row in rows] == TABLE_KEYS[table]
+
+
+def test_image_parameters_has_one_double_column_per_parameter(
+        db_conn: psycopg.Connection) -> None:
+    columns = dict(db_conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_name = 'image_parameters'").fetchall())
+    for name in ("entropy", "mean", "std", "fractal_dimension", "skewness", "kurtosis",
+                 "uniformity", "relative_smoothness", "tamura_contrast",
+                 "tamura_directionality"):
+        assert columns[name] == "double precision", name
+
+
+def test_kafka_produce_consume_round_trip(settings: Settings,
+                                         fresh_topic: Callable[..., str]) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+
+    topic = fresh_topic()
+    payloads = {f"key-{i}".encode(): uuid.uuid4().bytes for i in range(10)}
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for key, value in payloads.items():
+        producer.send(topic, key=key, value=value)
+    producer.flush(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             consumer_timeout_ms=10_000)
+    received = {record.key: record.value for record in consumer}
+    consumer.close()
+    assert received == payloads
+
+
+def test_platform_topic_has_at_least_two_partitions(settings: Settings) -> None:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    partitions = consumer.partitions_for_topic(settings.kafka_topic)
+    consumer.close()
+    assert partitions is not None and len(partitions) >= 2
+
+
+def test_airflow_components_are_healthy() -> None:
+    health = requests.get(f"{AIRFLOW_URL}/api/v2/monitor/health", timeout=10).json()
+    for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
+        assert health[component]["status"] == "healthy", component
+
+
+def test_rest_login_with_env_credentials_reaches_the_api(airflow_api: AirflowApi) -> None:
+    assert "dags" in airflow_api.get("/dags")
+
+
+def test_wrong_password_and_anonymous_requests_are_refused() -> None:
+    bad = requests.post(f"{AIRFLOW_URL}/auth/token",
+                        json={"username": os.environ["AIRFLOW_ADMIN_USER"],
+                              "password": "not-the-password"}, timeout=10)
+    assert bad.status_code in (401, 403)
+    anonymous = requests.get(f"{AIRFLOW_URL}/api/v2/dags", timeout=10)
+    assert anonymous.status_code == 401
+
+
+def test_airflow_uses_the_generated_jwt_secret_not_a_default() -> None:
+    secret = os.environ["AIRFLOW__API_AUTH__JWT_SECRET"]
+    assert len(secret) >= 32
+    assert secret not in (PROJECT_ROOT / "airflow.cfg").read_text()
+
+
+def test_make_status_reports_every_service_healthy() -> None:
+    result = subprocess.run(["make", "-s", "status"], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    names = {line.split()[0] for line in lines}
+    assert {"postgresql", "kafka", "processes", "airflow"} <= names
+    assert all(line.split()[1] == "healthy" for line in lines), result.stdout
