@@ -1,0 +1,184 @@
+"""The nasaflow web app: routes from requests to queries, cached pictures and HTML.
+
+Mounted by plugins/nasaflow_plugin.py in Airflow's api-server at /nasaflow. Every route
+depends on `require_viewer` (set on the app, so no route can forget it). Pages query the
+data database on each request (one or two indexed queries); pictures come from the render
+cache, which draws the ten heat maps of an (image, patch size) together the first time any
+of them is asked for at the current data version, and a thumbnail once per image content.
+Picture responses say in `X-Nasaflow-Cache` whether they were a cache hit or a miss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from nasaflow.db import connect
+from nasaflow.parameters import PARAMETER_NAMES
+from nasaflow.settings import Settings, get_settings
+from nasaflow.webui import queries
+from nasaflow.webui.auth import LoginRequired, redirect_to_login, require_viewer
+from nasaflow.webui.cache import CACHE_DIR, Entry, RenderCache, safe_name
+from nasaflow.webui.charts import format_value, stream_charts
+from nasaflow.webui.colormap import css_gradient
+from nasaflow.webui.heatmaps import heatmap_file, read_scales, write_heatmap_set
+from nasaflow.webui.links import Links
+from nasaflow.webui.render import thumbnail_png
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+#: Images per page of the list, and micro-batches in the stream charts.
+IMAGES_PER_PAGE = 12
+RECENT_BATCHES = 60
+#: Header telling whether a picture came from the render cache ("hit") or was drawn.
+CACHE_HEADER = "X-Nasaflow-Cache"
+THUMBNAIL_FILE = "thumbnail.png"
+PARAMETER_LABELS = {
+    "entropy": "Entropy", "mean": "Mean", "std": "Standard deviation",
+    "fractal_dimension": "Fractal dimension", "skewness": "Skewness",
+    "kurtosis": "Kurtosis", "uniformity": "Uniformity",
+    "relative_smoothness": "Relative smoothness", "tamura_contrast": "Tamura contrast",
+    "tamura_directionality": "Tamura directionality",
+}
+ICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" '
+    'stroke="#e08a00" stroke-width="2" stroke-linecap="round"><circle cx="12" cy="12" '
+    'r="4.5" fill="#ffc83d"/><path d="M12 2v2.5M12 19.5V22M2 12h2.5M19.5 12H22M4.9 4.9l1.8 '
+    '1.8M17.3 17.3l1.8 1.8M4.9 19.1l1.8-1.8M17.3 6.7l1.8-1.8"/></svg>'
+)
+
+
+@dataclass(frozen=True)
+class WebUI:
+    """What the routes share: where the data is, the render cache and the templates."""
+
+    settings: Settings
+    cache: RenderCache
+    templates: Jinja2Templates
+
+    def connect(self) -> psycopg.Connection:
+        """A new connection to the data database (closed by the caller's `with`)."""
+        return connect(self.settings.db_url, autocommit=True)
+
+    def heatmaps(self, conn: psycopg.Connection, image_id: str,
+                 patch_size: int) -> tuple[queries.PatchStatus, Entry] | None:
+        """The heat maps of (image, patch size) at the current data version, drawn if
+        missing; None when the image is unknown or no cell of that size has landed."""
+        image = queries.get_image(conn, image_id)
+        status = image.patch(patch_size) if image else None
+        if status is None:
+            return None
+        key = (*_heatmap_key(image_id, patch_size), f"v{status.version}")
+        entry = self.cache.fill(
+            key, lambda directory: write_heatmap_set(
+                queries.parameter_grids(conn, image_id, status), directory))
+        return status, entry
+
+
+def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) -> FastAPI:
+    """The app, reading the data database of `settings` and caching under `cache_dir`."""
+    app = FastAPI(title="nasaflow", dependencies=[Depends(require_viewer)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(LoginRequired, redirect_to_login)  # type: ignore[arg-type]
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.filters["number"] = format_value
+    templates.env.globals.update(gradient=css_gradient(), labels=PARAMETER_LABELS,
+                                 parameters=PARAMETER_NAMES)
+    ui = WebUI(settings or get_settings(), RenderCache(cache_dir), templates)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request, page: int = Query(1, ge=1)) -> Response:
+        with ui.connect() as conn:
+            total = queries.count_images(conn)
+            images = queries.list_images(conn, IMAGES_PER_PAGE, (page - 1) * IMAGES_PER_PAGE)
+            batches = queries.recent_batches(conn, RECENT_BATCHES)
+        return templates.TemplateResponse(request, "index.html", {
+            "links": _links(request), "images": images, "page": page, "total": total,
+            "pages": max(1, math.ceil(total / IMAGES_PER_PAGE)),
+            "default_patch": ui.settings.patch_size, "batches": batches,
+            "charts": stream_charts(batches, ui.settings.trigger_seconds),
+        })
+
+    @app.get("/images/{image_id}", response_class=HTMLResponse)
+    def image_page(request: Request, image_id: str,
+                   patch_size: int | None = Query(None, ge=1)) -> Response:
+        with ui.connect() as conn:
+            image = queries.get_image(conn, image_id)
+            if image is None:
+                raise HTTPException(404, f"no image {image_id!r} is registered")
+            status = image.shown_patch(patch_size or ui.settings.patch_size)
+            drawn = ui.heatmaps(conn, image_id, status.patch_size) if status else None
+        return templates.TemplateResponse(request, "image.html", {
+            "links": _links(request), "image": image,
+            "status": drawn[0] if drawn else status,
+            "scales": read_scales(drawn[1].path) if drawn else {},
+        })
+
+    @app.get("/images/{image_id}/thumbnail.png")
+    def thumbnail(image_id: str, v: str | None = None) -> Response:
+        base = ("thumbnails", safe_name(image_id))
+        if v and (found := ui.cache.find((*base, v))):
+            return _png(found / THUMBNAIL_FILE, hit=True, immutable=True)
+        with ui.connect() as conn:
+            located = queries.image_file(conn, image_id)
+        if located is None:
+            raise HTTPException(404, f"no image {image_id!r} is registered")
+        path, sha256 = _image_path(located[0], ui.settings), located[1][:16]
+        if not path.is_file():
+            raise HTTPException(404, f"the file of image {image_id!r} is not at {path}")
+        entry = ui.cache.fill((*base, sha256), lambda directory: (
+            directory / THUMBNAIL_FILE).write_bytes(thumbnail_png(path)))
+        return _png(entry.path / THUMBNAIL_FILE, hit=entry.hit, immutable=v == sha256)
+
+    @app.get("/images/{image_id}/heatmaps/{patch_size}/{parameter}.png")
+    def heatmap(image_id: str, patch_size: int, parameter: str,
+                v: str | None = None) -> Response:
+        if parameter not in PARAMETER_NAMES:
+            raise HTTPException(404, f"expected one of {', '.join(PARAMETER_NAMES)},"
+                                     f" got parameter {parameter!r}")
+        if v and (found := ui.cache.find((*_heatmap_key(image_id, patch_size), f"v{v}"))):
+            try:
+                return _png(heatmap_file(found, parameter), hit=True, immutable=True)
+            except FileNotFoundError:
+                pass  # replaced by a newer version meanwhile: serve the current one
+        with ui.connect() as conn:
+            drawn = ui.heatmaps(conn, image_id, patch_size)
+        if drawn is None:
+            raise HTTPException(404, f"no cell of image {image_id!r} at patch size"
+                                     f" {patch_size} has landed")
+        status, entry = drawn
+        return _png(heatmap_file(entry.path, parameter), hit=entry.hit,
+                    immutable=v == status.version)
+
+    @app.get("/icon.svg")
+    def icon() -> Response:
+        return Response(ICON_SVG, media_type="image/svg+xml",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+    return app
+
+
+def _heatmap_key(image_id: str, patch_size: int) -> tuple[str, str, str]:
+    return "heatmaps", safe_name(image_id), f"p{patch_size}"
+
+
+def _links(request: Request) -> Links:
+    return Links(request.scope.get("root_path", "").rstrip("/"))
+
+
+def _image_path(stored: str, settings: Settings) -> Path:
+    """An image's file: paths in `images` are absolute or relative to the data folder."""
+    path = Path(stored)
+    return path if path.is_absolute() else Path(settings.data_dir) / path
+
+
+def _png(path: Path, hit: bool, immutable: bool) -> Response:
+    """A PNG response; versioned URLs (immutable) may be kept by the browser for good."""
+    caching = "private, max-age=31536000, immutable" if immutable else "private, no-cache"
+    return Response(path.read_bytes(), media_type="image/png",
+                    headers={CACHE_HEADER: "hit" if hit else "miss", "Cache-Control": caching})
