@@ -1,0 +1,57 @@
+"""The ten image parameters of the SDO data set, per cell of an image, vectorised over cells.
+
+Public API:
+
+* `PARAMETER_NAMES`: the ten names, in the order of the database columns and message keys.
+* `compute_parameters(image, patch_size=64, params=None, *, strict, histogram,
+  convention, row_range) -> ParameterGrid`.
+* `HistogramSettings(n_bins, lo, hi)`: bins for entropy and uniformity.
+* `CONVENTIONS`: "toolkit" (default) and "published".
+* `make_grid(shape, patch_size, strict) -> CellGrid`: the grid an image will get, e.g.
+  to split its cell rows into bands before calling `compute_parameters(row_range=...)`.
+
+Definitions are in docs/image-parameters.md of the shared docs; each module says how its
+family is computed. Only `PARAMETER_NAMES` is defined here: everything else is imported
+on first use, so that `nasaflow --help` does not pay for numpy and scipy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+PARAMETER_NAMES: tuple[str, ...] = (
+    "entropy",
+    "mean",
+    "std",
+    "fractal_dimension",
+    "skewness",
+    "kurtosis",
+    "uniformity",
+    "relative_smoothness",
+    "tamura_contrast",
+    "tamura_directionality",
+)
+
+_LAZY = {
+    "compute_parameters": "nasaflow.parameters.compute",
+    "ParameterGrid": "nasaflow.parameters.compute",
+    "HistogramSettings": "nasaflow.parameters.histogram",
+    "CONVENTIONS": "nasaflow.parameters.conventions",
+    "CellGrid": "nasaflow.parameters.grid",
+    "make_grid": "nasaflow.parameters.grid",
+}
+
+__all__ = ["PARAMETER_NAMES", *_LAZY]
+
+if TYPE_CHECKING:
+    from nasaflow.parameters.compute import ParameterGrid, compute_parameters
+    from nasaflow.parameters.conventions import CONVENTIONS
+    from nasaflow.parameters.grid import CellGrid, make_grid
+    from nasaflow.parameters.histogram import HistogramSettings
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,82 @@
+"""`nasaflow params`: output shapes and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from nasaflow.cli import main
+from nasaflow.parameters import PARAMETER_NAMES
+from nasaflow.settings import SAMPLES_DIR
+
+SMALL = str(SAMPLES_DIR / "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2")
+
+
+def test_json_output_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["params", SMALL, "--patch-size", "128"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {"image", "patch_size", "rows", "cols", "parameters"} <= set(document)
+    shape = (document["image"], document["patch_size"], document["rows"], document["cols"])
+    assert shape == (SMALL, 128, 3, 3)
+    assert list(document["parameters"]) == list(PARAMETER_NAMES)
+    for rows in document["parameters"].values():
+        assert len(rows) == 3 and all(len(row) == 3 for row in rows)
+    assert document["dropped"] == [26, 26]
+    assert document["convention"] == "toolkit"
+
+
+def test_csv_output_has_one_line_per_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["params", SMALL, "--patch-size", "205", "--params", "mean,entropy", "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["row", "col", "entropy", "mean"]
+    assert [row[:2] for row in rows[1:]] == [["0", "0"], ["0", "1"], ["1", "0"], ["1", "1"]]
+    assert all(float(row[3]) > 0 for row in rows[1:])
+
+
+def test_histogram_and_convention_options_are_applied(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["params", SMALL, "--patch-size", "full", "--params", "entropy,std"]
+    assert main(argv) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--bins", "16", "--range", "0", "256", "--convention", "published"]) == 0
+    custom = json.loads(capsys.readouterr().out)
+    assert default["patch_size"] is None and default["rows"] == 1
+    assert custom["parameters"]["entropy"][0][0] < default["parameters"]["entropy"][0][0] <= 8
+    assert custom["parameters"]["std"][0][0] > default["parameters"]["std"][0][0]
+    assert custom["convention"] == "published"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--params", "entropy,sharpness"], "unknown parameter(s) 'sharpness'"),
+        (["--patch-size", "0"], "patch size must be a positive integer"),
+        (["--patch-size", "big"], "patch size must be a positive integer"),
+        (["--patch-size", "1000"], "larger than the image"),
+        (["--patch-size", "64", "--strict"], "not divisible by patch size 64"),
+        (["--bins", "16"], "--bins and --range go together"),
+        (["--bins", "16", "--range", "5", "5"], "lo < hi"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_code_2(
+    capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(["params", SMALL, *extra]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and message in captured.err
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00"])
+def test_unreadable_images_give_one_line_and_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None
+) -> None:
+    path = tmp_path / "broken.jp2"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["params", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "broken.jp2" in err
