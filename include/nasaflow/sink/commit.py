@@ -1,0 +1,158 @@
+"""Driver side of a micro-batch: apply the staged rows exactly once, in one transaction.
+
+Spark replays a micro-batch whose end it did not record (a crash between our commit and
+its own) with the same batch id and the same offsets. So the batch id is recorded in
+stream_batches by the very transaction that upserts the batch's cells and dead letters:
+either all of it is in PostgreSQL and the replay is skipped, or none of it is and the
+replay does the work. Cells are keyed by (image_id, patch_size, cell_row, cell_col); within
+a batch the latest Kafka offset of a cell wins, and a later batch overwrites an earlier one,
+so the table always holds the most recently published value of each cell.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from nasaflow.sink.contract import parameter_names
+from nasaflow.sink.staging import STAGED_CELLS, STAGED_DEAD_LETTERS, StagedPartition
+
+#: Memory for the DISTINCT ON sort of one batch, so it stays out of temporary files.
+SORT_MEMORY = "256MB"
+
+_KEY = "image_id, patch_size, cell_row, cell_col"
+_VALUES = ", ".join((*parameter_names(), "schema_version", "published_at"))
+_UPSERT = f"""
+INSERT INTO image_parameters ({_KEY}, {_VALUES})
+SELECT DISTINCT ON ({_KEY}) {_KEY}, {_VALUES}
+  FROM {STAGED_CELLS}
+ WHERE query = %(query)s AND batch_id = %(batch_id)s
+ ORDER BY {_KEY}, kafka_partition, kafka_offset DESC
+ON CONFLICT ({_KEY}) DO UPDATE SET
+  {", ".join(f"{name} = EXCLUDED.{name}" for name in _VALUES.split(", "))},
+  landed_at = now()
+"""
+_DEAD_LETTERS = f"""
+INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, message_value,
+                          reason, query, batch_id)
+SELECT DISTINCT ON (topic, kafka_partition, kafka_offset)
+       topic, kafka_partition, kafka_offset, message_key, message_value, reason, query, batch_id
+  FROM {STAGED_DEAD_LETTERS}
+ WHERE query = %(query)s AND batch_id = %(batch_id)s
+ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
+"""
+
+
+class StagingMismatch(RuntimeError):
+    """The staging tables do not hold what the executors reported (PostgreSQL restarted
+    and emptied the UNLOGGED tables, or a task was retried): stage the batch again."""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What one committed micro-batch did (also its stream_batches row): `rows` cells
+    upserted (distinct keys), `dead_letters` messages refused (recorded in dead_letters
+    unless an earlier run already recorded the same offset)."""
+
+    rows: int
+    dead_letters: int
+    start_offsets: dict[str, dict[str, int]]
+    end_offsets: dict[str, dict[str, int]]
+    max_lag_seconds: float | None
+
+
+def batch_committed(conn: psycopg.Connection, query: str, batch_id: int) -> bool:
+    """True when (query, batch_id) is already recorded in stream_batches."""
+    row = conn.execute("SELECT 1 FROM stream_batches WHERE query = %s AND batch_id = %s",
+                       (query, batch_id)).fetchone()
+    return row is not None
+
+
+def clear_staging(conn: psycopg.Connection, query: str, batch_id: int | None = None) -> None:
+    """Delete staged rows of `query`'s batch `batch_id` (every batch when None), left by an
+    attempt that did not commit; committed in `conn`'s transaction."""
+    condition = "query = %s" + ("" if batch_id is None else " AND batch_id = %s")
+    params = (query,) if batch_id is None else (query, batch_id)
+    with conn.transaction():
+        for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
+            conn.execute(f"DELETE FROM {table} WHERE {condition}", params)  # type: ignore[arg-type]
+
+
+def commit_batch(conn: psycopg.Connection, query: str, batch_id: int,
+                 staged: Sequence[StagedPartition], started_at: datetime) -> BatchOutcome | None:
+    """Apply a staged batch and record it, in one transaction.
+
+    Args:
+        conn: a connection with no transaction open.
+        query, batch_id: the micro-batch.
+        staged: the executors' summaries of what they staged for it.
+        started_at: when the driver started the batch (stream_batches.started_at).
+
+    Returns:
+        The batch's outcome, or None when the batch was already recorded (nothing changed).
+
+    Raises:
+        StagingMismatch: the staging tables hold other counts than `staged` reports.
+    """
+    cells = sum(part.cells for part in staged)
+    dead = sum(part.dead_letters for part in staged)
+    start, end = _offset_ranges(staged)
+    timestamps = [part.oldest_timestamp for part in staged if part.oldest_timestamp is not None]
+    oldest = min(timestamps) if timestamps else None
+    key = {"query": query, "batch_id": batch_id}
+    with conn.transaction():
+        claimed = conn.execute(
+            """INSERT INTO stream_batches (query, batch_id, rows, dead_letters, start_offsets,
+                                          end_offsets, started_at)
+               VALUES (%(query)s, %(batch_id)s, 0, 0, %(start)s, %(end)s, %(started_at)s)
+               ON CONFLICT (query, batch_id) DO NOTHING""",
+            {**key, "start": json.dumps(start), "end": json.dumps(end), "started_at": started_at})
+        if claimed.rowcount == 0:
+            return None
+        found = conn.execute(
+            f"""SELECT (SELECT count(*) FROM {STAGED_CELLS}
+                         WHERE query = %(query)s AND batch_id = %(batch_id)s),
+                       (SELECT count(*) FROM {STAGED_DEAD_LETTERS}
+                         WHERE query = %(query)s AND batch_id = %(batch_id)s)""",
+            key).fetchone()
+        if found != (cells, dead):
+            raise StagingMismatch(
+                f"batch {batch_id} of {query}: staging holds {found[0]} cells and {found[1]} "
+                f"dead letters, executors staged {cells} and {dead}")
+        conn.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+        rows = conn.execute(_UPSERT, key).rowcount
+        conn.execute(_DEAD_LETTERS, key)
+        for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
+            conn.execute(f"DELETE FROM {table} WHERE query = %(query)s"  # type: ignore[arg-type]
+                         " AND batch_id = %(batch_id)s", key)
+        lag = conn.execute(
+            """UPDATE stream_batches
+                  SET rows = %(rows)s, dead_letters = %(dead)s, finished_at = clock_timestamp(),
+                      max_lag_seconds = extract(epoch FROM clock_timestamp())
+                                        - %(oldest)s::double precision
+                WHERE query = %(query)s AND batch_id = %(batch_id)s
+               RETURNING max_lag_seconds""",
+            {**key, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
+    return BatchOutcome(rows, dead, start, end, lag[0] if lag else None)
+
+
+def _offset_ranges(staged: Sequence[StagedPartition]
+                   ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Per topic and partition: first offset seen, and last offset seen + 1 (exclusive end,
+    as Spark writes offsets)."""
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for part in staged:
+        for coordinates, (first, last) in part.offsets.items():
+            seen = spans.get(coordinates)
+            spans[coordinates] = ((first, last) if seen is None
+                                  else (min(seen[0], first), max(seen[1], last)))
+    start: dict[str, dict[str, int]] = {}
+    end: dict[str, dict[str, int]] = {}
+    for (topic, partition), (first, last) in sorted(spans.items()):
+        start.setdefault(topic, {})[str(partition)] = first
+        end.setdefault(topic, {})[str(partition)] = last + 1
+    return start, end

@@ -1,0 +1,198 @@
+"""Helpers of the stream tests: synthetic version 1 messages, a bulk publisher, spark-submit
+drivers run as their own process groups, and per-test cleanup of database rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import psycopg
+
+from nasaflow.settings import Settings
+from nasaflow.sink.contract import parameter_names
+from nasaflow.sink.submit import submit_command, submit_env
+
+
+def expected_value(row: int, col: int, index: int) -> float:
+    """The value band() gives parameter number `index` of cell (row, col)."""
+    return row * 1000.0 + col + index / 100
+
+
+@lru_cache(maxsize=64)
+def _cells_json(first_row: int, rows: int, cols: int, compact: bool) -> str:
+    names = parameter_names()
+    return json.dumps([
+        {"row": row, "col": col,
+         **{name: (0 if compact else expected_value(row, col, index))
+            for index, name in enumerate(names)}}
+        for row in range(first_row, first_row + rows) for col in range(cols)
+    ], separators=(",", ":"))
+
+
+def band(image_id: str, part: int, parts: int, rows_per_part: int, cols: int,
+         published_at: datetime | None = None, compact: bool = False) -> bytes:
+    """Message `part` of an image whose grid is (parts * rows_per_part) x cols cells.
+
+    Values follow `expected_value`, so a landed row can be checked against its
+    coordinates; `compact` makes them all 0 (short, compressible messages for volume).
+    """
+    moment = (published_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    header = json.dumps({
+        "schema_version": 1, "image_id": image_id, "source": "helioviewer",
+        "instrument": "AIA", "wavelength": "193", "observed_at": "2022-01-01T00:03:52Z",
+        "patch_size": 64, "grid": {"rows": parts * rows_per_part, "cols": cols},
+        "part": part, "parts": parts,
+        "published_at": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }, separators=(",", ":"))
+    cells = _cells_json(part * rows_per_part, rows_per_part, cols, compact)
+    return f'{header[:-1]},"cells":{cells}}}'.encode()
+
+
+class Producer:
+    """A kafka-python producer tuned for volume (gzip: kafka-python checksums batches in
+    pure Python, so fewer bytes on the wire is what makes it fast)."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = topic
+        self._producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                       compression_type="gzip", linger_ms=20,
+                                       batch_size=1 << 20, max_request_size=4 << 20)
+
+    def send(self, key: bytes | None, value: bytes | None) -> None:
+        self._producer.send(self.topic, key=key, value=value)
+
+    def send_all(self, messages: Iterable[tuple[bytes | None, bytes | None]]) -> int:
+        count = 0
+        for key, value in messages:
+            self.send(key, value)
+            count += 1
+        self.flush()
+        return count
+
+    def flush(self) -> None:
+        self._producer.flush(timeout=120)
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+def topic_end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def delete_topic(settings: Settings, topic: str) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
+
+
+class Driver:
+    """spark_jobs/stream_to_postgres.py under spark-submit, in its own process group (so
+    kill() takes the JVM and its Python workers down at once, like a lost machine)."""
+
+    def __init__(self, settings: Settings, args: list[str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen(submit_command(settings, args),
+                                        env={**os.environ, **submit_env(settings)},
+                                        stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group; no-op when it has already ended."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def driver_args(topic: str, query: str, checkpoint: Path, *extra: str) -> list[str]:
+    return ["--topic", topic, "--query-name", query, "--checkpoint", str(checkpoint), *extra]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               interval: float = 1.0) -> None:
+    """Poll `condition` until true; AssertionError naming `what` after `timeout` seconds.
+    Errors raised by the condition (e.g. PostgreSQL briefly away) count as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except psycopg.OperationalError:
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def fetch(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def committed_batches(settings: Settings, name: str) -> list[tuple]:
+    """(batch_id, rows, dead_letters, start_offsets, end_offsets) of a query, in order."""
+    return fetch(settings, "SELECT batch_id, rows, dead_letters, start_offsets, end_offsets"
+                           " FROM stream_batches WHERE query = %s ORDER BY batch_id", (name,))
+
+
+def assert_offsets_processed_once(batches: list[tuple], topic: str,
+                                  end_offsets: dict[int, int]) -> None:
+    """Every offset of `topic` lies in exactly one recorded batch: per partition, the
+    batches' [start, end) ranges follow each other without gap or overlap from 0 to the
+    partition's end."""
+    reached = {partition: 0 for partition in end_offsets}
+    for batch_id, _, _, start, end in batches:
+        for partition, first in start.get(topic, {}).items():
+            assert first == reached[int(partition)], (
+                f"batch {batch_id} starts partition {partition} at {first}, "
+                f"expected {reached[int(partition)]}")
+            reached[int(partition)] = end[topic][partition]
+    assert reached == end_offsets
+
+
+def cleanup_rows(settings: Settings, image_prefix: str, queries: Iterable[str]) -> None:
+    """Delete a test's rows: cells of images starting with `image_prefix`, progress and
+    dead letters of `queries`, and anything they left staged."""
+    names = list(queries)
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM image_parameters WHERE image_id >= %s AND image_id < %s",
+                     (image_prefix, image_prefix + "\U0010ffff"))
+        for table in ("stream_batches", "dead_letters", "stream_staged_cells",
+                      "stream_staged_dead_letters"):
+            conn.execute(f"DELETE FROM {table} WHERE query = ANY(%s)",  # type: ignore[arg-type]
+                         (names,))
+
+
+def batches_needed(messages: int, per_batch: int) -> int:
+    return math.ceil(messages / per_batch)
