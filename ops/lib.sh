@@ -25,6 +25,8 @@ load_env() {
   export SPARK_HOME="$VENV/lib/python3.11/site-packages/pyspark"
   export PYSPARK_PYTHON="$VENV/bin/python"
   export PYSPARK_DRIVER_PYTHON="$VENV/bin/python"
+  # Spark's driver, block manager and UI listen on loopback only.
+  export SPARK_LOCAL_IP=127.0.0.1
   export NASAFLOW_REPLAY_PORT="${NASAFLOW_REPLAY_PORT:-8081}"
   if [ "${NASAFLOW_LIVE:-0}" = "1" ]; then
     export NASAFLOW_HELIOVIEWER_URL="${NASAFLOW_HELIOVIEWER_URL:-https://api.helioviewer.org}"

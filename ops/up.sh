@@ -53,6 +53,9 @@ ctl() { supervisorctl -c "$ROOT/ops/supervisord.conf" "$@"; }
 programs=(kafka airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer)
 [ "$NASAFLOW_REPLAY_AUTOSTART" = true ] && programs+=(replay-server)
 if [ -f "$RUN/supervisord.pid" ] && kill -0 "$(cat "$RUN/supervisord.pid")" 2>/dev/null; then
+  # Already running: apply changes of supervisord.conf, then start whatever is stopped
+  # (FATAL programs included, e.g. after a long metadata-database outage).
+  ctl reread >/dev/null && ctl update >/dev/null
   ctl start "${programs[@]}" >/dev/null || true
 else
   declare -A ports=([9092]=kafka [9093]="kafka controller" [8080]="airflow api-server")

@@ -46,33 +46,28 @@ def fresh_topic(settings: Settings) -> Callable[..., str]:
 AIRFLOW_URL = "http://127.0.0.1:8080"
 
 
-class AirflowApi:
-    """A logged-in client of Airflow's REST API (v2) with the .env admin credentials."""
+@pytest.fixture(scope="session")
+def airflow_api() -> "AirflowRestClient":  # noqa: F821
+    """A REST client logged in with the .env admin credentials."""
+    import os
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
-        import requests
+    from nasaflow.operations.airflow_rest import AirflowRestClient
 
-        self.base_url = base_url
-        self.session = requests.Session()
-        response = self.session.post(f"{base_url}/auth/token",
-                                     json={"username": username, "password": password},
-                                     timeout=30)
-        response.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-    def request(self, method: str, path: str, **kwargs: object) -> "requests.Response":  # noqa: F821
-        return self.session.request(method, f"{self.base_url}/api/v2{path}", timeout=30,
-                                    **kwargs)  # type: ignore[arg-type]
-
-    def get(self, path: str, **kwargs: object) -> dict:
-        response = self.request("GET", path, **kwargs)
-        response.raise_for_status()
-        return response.json()
+    return AirflowRestClient(AIRFLOW_URL, os.environ["AIRFLOW_ADMIN_USER"],
+                             os.environ["AIRFLOW_ADMIN_PASSWORD"])
 
 
 @pytest.fixture(scope="session")
-def airflow_api() -> AirflowApi:
-    import os
+def stream_running(airflow_api: "AirflowRestClient") -> None:
+    """stream_to_postgres unpaused, with its spark-submit task running."""
+    airflow_api.wait_for_dag("stream_to_postgres")
+    airflow_api.set_paused("stream_to_postgres", False)
+    airflow_api.wait_for_running_task("stream_to_postgres")
 
-    return AirflowApi(AIRFLOW_URL, os.environ["AIRFLOW_ADMIN_USER"],
-                      os.environ["AIRFLOW_ADMIN_PASSWORD"])
+
+@pytest.fixture(scope="session")
+def ingest_dag(airflow_api: "AirflowRestClient", stream_running: None) -> str:
+    """nasa_ingest unpaused (manual and backfill runs only run on an unpaused DAG)."""
+    airflow_api.wait_for_dag("nasa_ingest")
+    airflow_api.set_paused("nasa_ingest", False)
+    return "nasa_ingest"

@@ -8,7 +8,7 @@ import pytest
 
 from nasaflow.settings import PROJECT_ROOT
 
-from tests.conftest import AirflowApi
+from nasaflow.operations.airflow_rest import AirflowRestClient
 
 DAGS_DIR = PROJECT_ROOT / "dags"
 EXPECTED_DAGS = {"nasa_ingest", "stream_to_postgres"}
@@ -18,7 +18,7 @@ EXPECTED_DAGS = {"nasa_ingest", "stream_to_postgres"}
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    return DagBag(dag_folder=str(DAGS_DIR))
 
 
 def test_every_dag_file_imports_without_errors(dagbag) -> None:
@@ -45,12 +45,12 @@ def test_dag_has_tags_owner_retries_and_docs(dagbag, dag_id: str) -> None:
 
 
 @pytest.mark.services
-def test_airflow_reports_no_import_errors(airflow_api: AirflowApi) -> None:
+def test_airflow_reports_no_import_errors(airflow_api: AirflowRestClient) -> None:
     errors = airflow_api.get("/importErrors")
     assert errors["total_entries"] == 0, errors["import_errors"]
 
 
 @pytest.mark.services
-def test_airflow_has_parsed_the_platform_dags(airflow_api: AirflowApi) -> None:
-    dag_ids = {dag["dag_id"] for dag in airflow_api.get("/dags", params={"limit": 100})["dags"]}
+def test_airflow_has_parsed_the_platform_dags(airflow_api: AirflowRestClient) -> None:
+    dag_ids = {dag["dag_id"] for dag in airflow_api.get("/dags", limit=100)["dags"]}
     assert EXPECTED_DAGS <= dag_ids

@@ -13,7 +13,9 @@ import requests
 
 from nasaflow.settings import PROJECT_ROOT, Settings
 
-from tests.conftest import AIRFLOW_URL, AirflowApi
+from nasaflow.operations.airflow_rest import AirflowRestClient
+
+from tests.conftest import AIRFLOW_URL
 
 pytestmark = pytest.mark.services
 
@@ -81,7 +83,7 @@ def test_airflow_components_are_healthy() -> None:
         assert health[component]["status"] == "healthy", component
 
 
-def test_rest_login_with_env_credentials_reaches_the_api(airflow_api: AirflowApi) -> None:
+def test_rest_login_with_env_credentials_reaches_the_api(airflow_api: AirflowRestClient) -> None:
     assert "dags" in airflow_api.get("/dags")
 
 

@@ -1,0 +1,263 @@
+"""
+### nasa_ingest: NASA images of one day -> verified files -> parameters -> PostgreSQL
+
+Every day (and for any past day you ask for) this DAG:
+
+1. **plan**: asks Helioviewer for the SDO image nearest to each request time of the day
+   (wavelengths x cadence) and APOD for the day's picture; images out of tolerance are
+   recorded as gaps, APOD videos as skips, duplicates collapse on the image id;
+2. **download** (one mapped task per image, pool `nasa_api` = 2 concurrent calls):
+   streams to a `.part` file, verifies size, format signature and decode, renames
+   atomically; a file already verified is not fetched again; an image that stays corrupt
+   is quarantined with its reason while the others go on;
+3. **register**: upserts the images into `images`, the quarantined into
+   `quarantined_images`, and writes the run's manifest for Spark;
+4. **compute_parameters**: `spark-submit spark_jobs/compute_parameters.py` computes the ten
+   parameters per cell and publishes them to Kafka topic `image-parameters`;
+5. **await_landing**: waits (reschedule mode, no worker slot held) until PostgreSQL holds
+   every cell of every image; the `stream_to_postgres` DAG must be running;
+6. **finish**: fails the run, naming them, if any image was quarantined.
+
+**Trigger for a date**: fill *date* (UTC day) in the form, or leave it empty to ingest the
+run's data interval. **Backfill a range**: `airflow backfill create --dag-id nasa_ingest
+--from-date 2022-01-01 --to-date 2022-01-03` or the UI's backfill; re-running a complete
+day changes nothing. Bad input (a future date, a date before the source's start, an
+unknown wavelength, a missing APOD key) fails the run at *plan* with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Connection, Param, PokeReturnValue, TriggerRule, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from nasaflow.settings import PROJECT_ROOT, Settings, get_settings
+from nasaflow.sources.helioviewer import SDO_SOURCES
+
+#: First day the schedule covers; catchup creates a run per day from there.
+START_DATE = datetime.fromisoformat(
+    os.environ.get("NASAFLOW_INGEST_START_DATE", "2026-11-20")).replace(tzinfo=timezone.utc)
+CATCHUP = os.environ.get("NASAFLOW_INGEST_CATCHUP", "true").lower() == "true"
+PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
+LANDING_TIMEOUT = timedelta(minutes=int(os.environ.get("NASAFLOW_LANDING_TIMEOUT_MINUTES", "30")))
+
+
+def run_settings() -> Settings:
+    """Settings with the endpoints and credentials of the Airflow connections."""
+    from dataclasses import replace
+
+    helioviewer = Connection.get("nasa_helioviewer")
+    apod = Connection.get("nasa_apod")
+    database = Connection.get("nasaflow_db")
+    return replace(
+        get_settings(),
+        helioviewer_url=helioviewer.host or get_settings().helioviewer_url,
+        apod_url=apod.host or get_settings().apod_url,
+        apod_api_key=apod.password or "",
+        db_url=(f"postgresql://{database.login}:{database.password}@{database.host}:"
+                f"{database.port or 5432}/{database.schema}"),
+    )
+
+
+def day_of(params: dict[str, Any], start: datetime | None,
+           end: datetime | None) -> tuple[datetime, datetime]:
+    """The interval to ingest: the *date* param's UTC day if given, else the data interval."""
+    if params.get("date"):
+        day = datetime.fromisoformat(params["date"]).replace(tzinfo=timezone.utc)
+        return day, day + timedelta(days=1)
+    if start is None or end is None:
+        raise ValueError("this run has no data interval: give a date to ingest")
+    return start, end
+
+
+def expected_cells(width: int, height: int, patch_size: int) -> int:
+    """Cells of the parameter grid (the remainder rows and columns are left out)."""
+    return (height // patch_size) * (width // patch_size)
+
+
+@dag(
+    dag_id="nasa_ingest",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=CATCHUP,
+    max_active_runs=2,
+    doc_md=__doc__,
+    tags=["nasaflow", "ingest", "nasa"],
+    default_args={
+        "owner": "nasaflow",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
+    params={
+        "date": Param(None, type=["null", "string"], format="date", title="Date (UTC)",
+                      description="Day to ingest, e.g. 2022-01-01. Empty: the run's data "
+                                  "interval (scheduled runs, backfills)."),
+        "sources": Param(["helioviewer"], type="array", minItems=1, uniqueItems=True,
+                         items={"type": "string", "enum": ["helioviewer", "apod"]},
+                         title="Sources", description="helioviewer (SDO JPEG 2000), apod"),
+        "wavelengths": Param(["193", "304"], type="array", minItems=1,
+                             uniqueItems=True,
+                             items={"type": "string", "enum": sorted(SDO_SOURCES)},
+                             title="SDO wavelengths",
+                             description="AIA channels in angstrom, or HMI continuum / "
+                                         "magnetogram (Helioviewer only)"),
+        "cadence_minutes": Param(360, type="integer", minimum=6, maximum=1440,
+                                 title="Cadence (minutes)",
+                                 description="One image per wavelength every N minutes"),
+        "patch_size": Param(64, type="integer", enum=PATCH_SIZES, title="Cell size (pixels)",
+                            description="Side of the square cells the parameters describe"),
+    },
+)
+def nasa_ingest() -> None:
+    @task(pool="nasa_api")
+    def plan(params: dict[str, Any], data_interval_start: datetime | None = None,
+             data_interval_end: datetime | None = None) -> list[dict[str, Any]]:
+        """The images of the day to download; gaps and skips are logged, not failed."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from nasaflow.ingest import SourceClients, plan_images
+        from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
+
+        try:
+            start, end = day_of(params, data_interval_start, data_interval_end)
+            planned = plan_images(start, end, params["sources"], params["wavelengths"],
+                                  params["cadence_minutes"],
+                                  clients=SourceClients.from_settings(run_settings()))
+        except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
+            raise AirflowFailException(f"bad input: {error}") from error
+        for entry in planned:
+            if entry.status != "download":
+                print(f"{entry.status}: {entry.source} {entry.wavelength} "
+                      f"{entry.requested_at[0]:%Y-%m-%d %H:%M} - {entry.reason}")
+        downloads = [entry.to_dict() for entry in planned if entry.status == "download"]
+        print(f"{len(downloads)} images to fetch for {start:%Y-%m-%d} .. {end:%Y-%m-%d}")
+        return downloads
+
+    @task(pool="nasa_api", map_index_template="{{ image_name }}")
+    def download(planned: dict[str, Any]) -> dict[str, Any]:
+        """One verified image in the store, or its quarantine record if it stays corrupt."""
+        from airflow.sdk import get_current_context
+
+        from nasaflow.ingest import SourceClients, download_image, quarantined_from
+        from nasaflow.sources.errors import CorruptImageError
+
+        get_current_context()["image_name"] = planned.get("filename") or planned.get("id")
+        settings = run_settings()
+        try:
+            image = download_image(planned, clients=SourceClients.from_settings(settings),
+                                   data_dir=settings.data_dir)
+        except CorruptImageError as error:
+            record = quarantined_from(planned, error)
+            print(f"quarantined {record.id}: {record.reason}")
+            return {"quarantined": record.to_dict()}
+        print(f"{'downloaded' if image.downloaded else 'already verified'}: {image.path}")
+        return {"image": image.to_dict()}
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED)  # also runs for a day without images
+    def register(results: list[dict[str, Any]], params: dict[str, Any],
+                 run_id: str | None = None) -> dict[str, Any]:
+        """Upsert images and quarantine records; write the Spark manifest of the images
+        whose cells are not all in PostgreSQL yet (a complete image is not recomputed)."""
+        from nasaflow.db import connect
+        from nasaflow.ingest import quarantine, register_images
+        from nasaflow.manifest import ImageRecord, write_manifest
+        from nasaflow.sink.landing import missing_cells
+
+        settings = run_settings()
+        patch = params["patch_size"]
+        images = [result["image"] for result in results if "image" in result]
+        quarantined = [result["quarantined"] for result in results if "quarantined" in result]
+        expected = {image["id"]: expected_cells(image["width"], image["height"], patch)
+                    for image in images}
+        with connect(settings.db_url) as conn:
+            with conn.transaction():
+                register_images(conn, images)
+                quarantine(conn, quarantined)
+            incomplete = missing_cells(conn, list(expected), patch, expected)
+        to_compute = [image for image in images if image["id"] in incomplete]
+        print(f"{len(images)} images registered, {len(to_compute)} to compute, "
+              f"{len(quarantined)} quarantined")
+        manifest = None
+        if to_compute:
+            safe_run_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id or "")
+            manifest_dir = Path(settings.data_dir) / "manifests"
+            manifest_dir.mkdir(parents=True, exist_ok=True)
+            manifest = str(manifest_dir / f"{safe_run_id}.jsonl")
+            write_manifest(manifest, [ImageRecord.from_dict(image) for image in to_compute])
+        return {
+            "manifest": manifest,
+            "expected": expected,
+            "quarantined": {record["id"]: record["reason"] for record in quarantined},
+        }
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def has_images(registered: dict[str, Any]) -> bool:
+        """Skip the compute step when no image of the day needs computing."""
+        return bool(registered["manifest"])
+
+    compute = SparkSubmitOperator(
+        task_id="compute_parameters",
+        conn_id="spark_default",
+        application=str(PROJECT_ROOT / "spark_jobs" / "compute_parameters.py"),
+        name="nasaflow-compute-{{ dag_run.run_id }}",
+        application_args=[
+            "--manifest", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}",
+            "--patch-size", "{{ params.patch_size }}",
+            "--bootstrap", "{{ conn.nasaflow_kafka.host }}",
+            "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}",
+            "--report", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}.report.json",
+        ],
+        conf={"spark.pyspark.python": sys.executable,
+              "spark.pyspark.driver.python": sys.executable,
+              "spark.driver.host": "127.0.0.1",
+              "spark.driver.bindAddress": "127.0.0.1",
+              "spark.ui.enabled": "false"},
+        env_vars={"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"},
+        retries=1,
+    )
+
+    @task.sensor(poke_interval=10, timeout=LANDING_TIMEOUT.total_seconds(), mode="reschedule",
+                 trigger_rule=TriggerRule.NONE_FAILED)
+    def await_landing(registered: dict[str, Any], params: dict[str, Any],
+                      dag_run: Any = None) -> PokeReturnValue:
+        """Done when every cell of every image of the run is queryable in PostgreSQL."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from nasaflow.db import connect
+        from nasaflow.sink.landing import missing_cells, rejected_messages
+
+        expected: dict[str, int] = registered["expected"]
+        with connect(run_settings().db_url) as conn:
+            missing = missing_cells(conn, list(expected), params["patch_size"], expected)
+            rejected = rejected_messages(conn, list(missing), since=dag_run.start_date)
+        if rejected:
+            raise AirflowFailException(f"messages refused by the stream: {rejected}")
+        landed = sum(expected.values()) - sum(missing.values())
+        print(f"{landed}/{sum(expected.values())} cells landed; still missing: {missing}")
+        return PokeReturnValue(is_done=not missing, xcom_value=landed)
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def finish(registered: dict[str, Any]) -> int:
+        """Fail the run, naming them, when images were quarantined; else report the count."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if registered["quarantined"]:
+            raise AirflowFailException(
+                f"{len(registered['quarantined'])} image(s) quarantined (the others were "
+                f"ingested): {registered['quarantined']}")
+        return len(registered["expected"])
+
+    registered = register(download.expand(planned=plan()))
+    gate = has_images(registered)
+    landing = await_landing(registered)
+    gate >> compute >> landing >> finish(registered)
+
+
+nasa_ingest()

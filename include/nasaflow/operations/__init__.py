@@ -1,0 +1,1 @@
+"""Tools that operate the running platform from outside (demo, tests, scripts)."""

@@ -1,0 +1,129 @@
+"""nasa_ingest through Airflow's REST API with the scheduler running, against the replay
+server: a sample date lands in PostgreSQL, re-runs change nothing, backfills make one
+successful run per date, and bad input fails with a clear message."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from nasaflow.operations.airflow_rest import AirflowRestClient
+from nasaflow.settings import Settings
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+SAMPLE_DATE = "2022-01-01"
+SAMPLE_IMAGE = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193"
+REPLAY = f"http://127.0.0.1:{os.environ.get('NASAFLOW_REPLAY_PORT', '8081')}"
+
+
+def image_row(conn: psycopg.Connection, image_id: str) -> tuple | None:
+    return conn.execute("SELECT path, sha256, width, height, xmin::text, registered_at"
+                        " FROM images WHERE id = %s", (image_id,)).fetchone()
+
+
+def cells(conn: psycopg.Connection, image_id: str, patch_size: int = 64) -> int:
+    return conn.execute("SELECT count(*) FROM image_parameters WHERE image_id = %s"
+                        " AND patch_size = %s", (image_id, patch_size)).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def sample_run(airflow_api: AirflowRestClient, ingest_dag: str) -> str:
+    run_id = airflow_api.trigger(ingest_dag, {"date": SAMPLE_DATE, "wavelengths": ["193"]})
+    state = airflow_api.wait_for_run(ingest_dag, run_id, timeout=900)
+    assert state == "success", airflow_api.task_instances(ingest_dag, run_id)
+    return run_id
+
+
+def test_sample_date_run_stores_verified_image_and_lands_every_cell(
+        sample_run: str, db_conn: psycopg.Connection) -> None:
+    row = image_row(db_conn, SAMPLE_IMAGE)
+    assert row is not None, "image not registered"
+    path, sha256, width, height = row[:4]
+    assert Path(path).is_file()
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha256
+    assert cells(db_conn, SAMPLE_IMAGE) == (width // 64) * (height // 64) == 4096
+
+
+def test_rerun_of_a_complete_date_changes_nothing(
+        airflow_api: AirflowRestClient, ingest_dag: str, sample_run: str,
+        db_conn: psycopg.Connection) -> None:
+    before = image_row(db_conn, SAMPLE_IMAGE)
+    landed_before = db_conn.execute(
+        "SELECT max(landed_at) FROM image_parameters WHERE image_id = %s",
+        (SAMPLE_IMAGE,)).fetchone()[0]
+    mtime_before = Path(before[0]).stat().st_mtime_ns
+    run_id = airflow_api.trigger(ingest_dag, {"date": SAMPLE_DATE, "wavelengths": ["193"]})
+    assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=600) == "success"
+    assert image_row(db_conn, SAMPLE_IMAGE) == before, "images row rewritten"
+    assert Path(before[0]).stat().st_mtime_ns == mtime_before, "file downloaded again"
+    states = {ti["task_id"]: ti["state"] for ti in airflow_api.task_instances(ingest_dag, run_id)}
+    assert states["compute_parameters"] == "skipped", "a complete image was recomputed"
+    assert db_conn.execute("SELECT max(landed_at) FROM image_parameters WHERE image_id = %s",
+                           (SAMPLE_IMAGE,)).fetchone()[0] == landed_before
+
+
+def test_backfill_of_three_dates_creates_three_successful_runs(
+        airflow_api: AirflowRestClient, ingest_dag: str, sample_run: str) -> None:
+    backfill = airflow_api.call("POST", "/backfills", json={
+        "dag_id": ingest_dag, "from_date": "2022-01-01T00:00:00Z",
+        "to_date": "2022-01-03T00:00:00Z", "max_active_runs": 3,
+        "reprocess_behavior": "completed", "dag_run_conf": {"wavelengths": ["193"]}})
+    deadline = time.monotonic() + 900
+    while True:
+        runs = [run for run in airflow_api.get(f"/dags/{ingest_dag}/dagRuns", limit=100,
+                                               run_type="backfill")["dag_runs"]
+                if run.get("backfill_id") == backfill["id"]]
+        if len(runs) == 3 and all(run["state"] in ("success", "failed") for run in runs):
+            break
+        assert time.monotonic() < deadline, f"backfill not finished: {runs}"
+        time.sleep(5)
+    assert sorted(run["logical_date"][:10] for run in runs) == [
+        "2022-01-01", "2022-01-02", "2022-01-03"]
+    assert {run["state"] for run in runs} == {"success"}
+
+
+def test_a_future_date_fails_the_run_with_the_reason_in_the_log(
+        airflow_api: AirflowRestClient, ingest_dag: str) -> None:
+    run_id = airflow_api.trigger(ingest_dag, {"date": "2099-01-01", "wavelengths": ["193"]})
+    assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=300) == "failed"
+    plan = next(ti for ti in airflow_api.task_instances(ingest_dag, run_id)
+                if ti["task_id"] == "plan")
+    assert plan["state"] == "failed" and plan["try_number"] == 1, "bad input must not retry"
+    log = airflow_api.task_log(ingest_dag, run_id, "plan")
+    assert "bad input" in log and "2099-01-01" in log
+
+
+def test_an_unknown_wavelength_is_refused_by_the_trigger_form(
+        airflow_api: AirflowRestClient, ingest_dag: str) -> None:
+    response = airflow_api.request("POST", f"/dags/{ingest_dag}/dagRuns", json={
+        "logical_date": None, "conf": {"date": SAMPLE_DATE, "wavelengths": ["999"]}})
+    assert response.status_code == 400
+    assert "999" in response.text
+
+
+def test_an_image_that_stays_corrupt_is_quarantined_and_the_run_fails_naming_it(
+        airflow_api: AirflowRestClient, ingest_dag: str, settings: Settings,
+        db_conn: psycopg.Connection) -> None:
+    image_id = "2024_04_16__11_15_41_129__SDO_AIA_AIA_304"
+    fault = {"route": "/v2/getJP2Image/", "fault": "truncate;bytes=4096", "count": -1}
+    requests.post(f"{REPLAY}/_replay/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        run_id = airflow_api.trigger(ingest_dag, {"date": "2024-04-16", "wavelengths": ["304"]})
+        assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=600) == "failed"
+    finally:
+        requests.delete(f"{REPLAY}/_replay/faults", timeout=10).raise_for_status()
+    states = {ti["task_id"]: ti["state"] for ti in airflow_api.task_instances(ingest_dag, run_id)}
+    assert states["finish"] == "failed" and states["register"] == "success"
+    assert image_id in airflow_api.task_log(ingest_dag, run_id, "finish")
+    reason = db_conn.execute("SELECT reason FROM quarantined_images WHERE id = %s",
+                             (image_id,)).fetchone()
+    assert reason is not None and reason[0]
+    assert image_row(db_conn, image_id) is None, "a corrupt image was registered"
+    db_conn.execute("DELETE FROM quarantined_images WHERE id = %s", (image_id,))
