@@ -1,0 +1,296 @@
+"""A user's journey through the Airflow UI in headless Chromium.
+
+Log in through Airflow's login page, find both DAGs in the list, trigger nasa_ingest for
+2022-08-02 (HMI magnetogram) through the DAG's trigger form, watch the run succeed on its
+page, then open the nasaflow plugin page from the navigation and see that run's image with
+its ten parameter heat maps loaded. The plugin page's screenshot is kept as documentation
+in docs/plugin-page.png.
+
+Every check reads what the browser shows; the run's state is read from the run's page,
+not from the REST API.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from PIL import Image
+from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page, expect
+
+from tests.conftest import AIRFLOW_URL
+
+if TYPE_CHECKING:
+    from conftest import Credentials  # tests/browser/conftest.py
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+INGEST_DAG = "nasa_ingest"
+STREAM_DAG = "stream_to_postgres"
+RUN_DATE = "2022-08-02"
+WAVELENGTH = "magnetogram"
+IMAGE_ID = "2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram"
+#: The ten parameters as the plugin page names them (the alt text of each heat map).
+PARAMETER_LABELS = [
+    "Entropy", "Mean", "Standard deviation", "Fractal dimension", "Skewness", "Kurtosis",
+    "Uniformity", "Relative smoothness", "Tamura contrast", "Tamura directionality",
+]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "plugin-page.png"
+SCREENSHOT_MAX_BYTES = 500 * 1024
+#: How long the run may take from the form's submit to a final state.
+RUN_TIMEOUT_S = 600
+FINAL_STATE = re.compile(r"^\s*(Success|Failed)\s*$")
+#: The plugin's view is an iframe named after the plugin inside Airflow's page.
+PLUGIN_FRAME = 'iframe[title="nasaflow"]'
+
+
+# --- helpers -------------------------------------------------------------------------
+
+def sign_in(page: Page, username: str, password: str) -> None:
+    """Fill and submit Airflow's login form (the page must show it)."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def open_login_page(page: Page) -> None:
+    """Open the UI logged out: Airflow sends the browser to its login page."""
+    page.goto(f"{AIRFLOW_URL}/")
+    expect(page).to_have_url(re.compile(r"/auth/login"))
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+def run_page_url(run_id: str) -> str:
+    return f"{AIRFLOW_URL}/dags/{INGEST_DAG}/runs/{run_id}"
+
+
+def run_state_badge(page: Page) -> Locator:
+    """The state badge in the header of a DAG run's page."""
+    return page.get_by_test_id("header-card").get_by_test_id("state-badge")
+
+
+def wait_for_final_state(page: Page, run_id: str, timeout_s: float) -> str:
+    """Watch the run's page until its header shows Success or Failed; returns the state.
+
+    The page polls the server by itself while the run is active; it is also reloaded
+    every minute, so a page that stopped refreshing cannot hide the outcome.
+    """
+    deadline = time.monotonic() + timeout_s
+    badge = run_state_badge(page)
+    while True:
+        page.goto(run_page_url(run_id))
+        expect(page.get_by_role("heading", name=run_id, exact=True)).to_be_visible()
+        expect(badge).to_be_visible()
+        remaining_ms = max(1_000, int((deadline - time.monotonic()) * 1000))
+        try:
+            expect(badge).to_have_text(FINAL_STATE, timeout=min(60_000, remaining_ms))
+            return badge.inner_text().strip()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"run {run_id} still {badge.inner_text().strip()!r} on its page after "
+                    f"{timeout_s:.0f} s") from None
+
+
+def task_states(page: Page, run_id: str) -> list[str]:
+    """The rows of the run page's task instance table, as text (for failure messages)."""
+    page.goto(run_page_url(run_id))
+    rows = page.get_by_role("row")
+    expect(rows.nth(1)).to_be_visible()
+    return [" ".join(row.split()) for row in rows.all_inner_texts()[1:]]
+
+
+def plugin_frame(page: Page) -> FrameLocator:
+    return page.frame_locator(PLUGIN_FRAME)
+
+
+def open_plugin_from_nav(page: Page) -> FrameLocator:
+    """Click "nasaflow" in Airflow's navigation; returns the plugin page's frame."""
+    page.goto(f"{AIRFLOW_URL}/")
+    nav_entry = page.get_by_role("link", name="nasaflow", exact=True).and_(
+        page.locator('a[href$="plugin/nasaflow"]'))
+    nav_entry.click()
+    expect(page).to_have_url(re.compile(r"/plugin/nasaflow$"))
+    frame = plugin_frame(page)
+    expect(frame.get_by_role("heading", name=re.compile(r"^Images"))).to_be_visible()
+    return frame
+
+
+def image_card(frame: FrameLocator, image_id: str) -> Locator:
+    """The list entry of `image_id`, paging to older images until it shows."""
+    title = frame.get_by_role("link", name=image_id, exact=True)
+    older = frame.get_by_role("link", name=re.compile(r"^older"))
+    expect(frame.get_by_role("heading", name=re.compile(r"^Images"))).to_be_visible()
+    page_number = 1
+    while not title.count():
+        assert older.count(), f"{image_id} is on no page of the image list"
+        older.click()
+        page_number += 1
+        # The pager names the page shown: wait for the next page, not the one left.
+        expect(frame.get_by_text(re.compile(rf"^page {page_number} of \d+$"))).to_be_visible()
+    return frame.locator("div.image").filter(has=title)
+
+
+def expect_loaded(image: Locator) -> int:
+    """Scroll a (possibly lazy) <img> into view, wait until it finished loading and
+    return its natural width (0 for a broken picture)."""
+    image.scroll_into_view_if_needed()
+    expect(image).to_have_js_property("complete", True, timeout=90_000)
+    return int(image.evaluate("img => img.naturalWidth"))
+
+
+# --- fixtures ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ui(open_context: Callable[[], BrowserContext],
+       admin_credentials: Credentials) -> Iterator[Page]:
+    """A page logged in as the .env admin through the login form, shared by the journey."""
+    context = open_context()
+    page = context.new_page()
+    open_login_page(page)
+    sign_in(page, admin_credentials.username, admin_credentials.password)
+    expect(page).not_to_have_url(re.compile(r"/auth/login"))
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def form_run(ui: Page, ingest_dag: str) -> str:
+    """Trigger nasa_ingest through its trigger form for RUN_DATE and WAVELENGTH.
+
+    The run id is typed into the form's Run ID field (Advanced Options), so the test
+    knows the run it created without asking the API.
+    """
+    run_id = f"ui_{RUN_DATE}_{uuid.uuid4().hex[:10]}"
+    ui.goto(f"{AIRFLOW_URL}/dags/{ingest_dag}")
+    ui.get_by_role("button", name="Trigger Dag").click()
+    dialog = ui.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name=re.compile(f"Trigger Dag.*{ingest_dag}"))
+           ).to_be_visible()
+    expect(dialog.get_by_text("Run Parameters")).to_be_visible()
+    # The param fields are named element_<param> by Airflow's form; their <label>s are not
+    # bound to them, so the name is the stable handle. `date` (format "date") is a date
+    # input; `wavelengths` (array of strings) is a text area, one value per line.
+    date_field = dialog.locator('input[name="element_date"]')
+    date_field.fill(RUN_DATE)
+    expect(date_field).to_have_value(RUN_DATE)
+    wavelengths = dialog.locator('textarea[name="element_wavelengths"]')
+    wavelengths.fill(WAVELENGTH)
+    expect(wavelengths).to_have_value(WAVELENGTH)
+    dialog.get_by_role("button", name="Advanced Options").click()
+    run_id_field = dialog.get_by_label("Run ID", exact=True)
+    run_id_field.fill(run_id)
+    expect(run_id_field).to_have_value(run_id)
+    dialog.get_by_role("button", name="Trigger", exact=True).click()
+    expect(dialog).to_be_hidden()
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def finished_run(ui: Page, form_run: str) -> tuple[str, str]:
+    """The form's run and the final state its page showed."""
+    return form_run, wait_for_final_state(ui, form_run, RUN_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def successful_run(ui: Page, finished_run: tuple[str, str]) -> str:
+    """The form's run id, once its page showed Success."""
+    run_id, state = finished_run
+    assert state == "Success", f"run {run_id} ended {state}: {task_states(ui, run_id)}"
+    return run_id
+
+
+# --- tests ---------------------------------------------------------------------------
+
+def test_wrong_password_is_refused_with_a_visible_error(
+        fresh_context: BrowserContext, admin_credentials: Credentials) -> None:
+    page = fresh_context.new_page()
+    open_login_page(page)
+    error = page.get_by_text("Invalid credentials")
+    expect(error).to_have_count(0)
+    # Typed into the password field only: a wrong password derived from the real one
+    # could show up in a failure report's page snapshot.
+    sign_in(page, admin_credentials.username, f"not-the-password-{uuid.uuid4().hex[:8]}")
+    expect(error).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/auth/login"))
+    assert "_token" not in {cookie["name"] for cookie in fresh_context.cookies()}
+
+
+def test_login_with_the_env_credentials_opens_the_ui(
+        fresh_context: BrowserContext, admin_credentials: Credentials) -> None:
+    page = fresh_context.new_page()
+    open_login_page(page)
+    sign_in(page, admin_credentials.username, admin_credentials.password)
+    expect(page).not_to_have_url(re.compile(r"/auth/login"))
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
+    expect(page.get_by_role("link", name="Dags", exact=True)).to_be_visible()
+    assert "_token" in {cookie["name"] for cookie in fresh_context.cookies()}
+
+
+def test_dag_list_shows_both_dags(ui: Page) -> None:
+    ui.goto(f"{AIRFLOW_URL}/dags")
+    for dag_id in (INGEST_DAG, STREAM_DAG):
+        expect(ui.get_by_role("link", name=dag_id, exact=True)).to_be_visible()
+
+
+def test_trigger_form_creates_a_run_with_the_chosen_date_and_wavelength(
+        ui: Page, form_run: str) -> None:
+    ui.goto(f"{run_page_url(form_run)}/details")
+    expect(ui.get_by_role("heading", name=form_run, exact=True)).to_be_visible()
+    conf = ui.get_by_role("row").filter(has=ui.get_by_role("cell", name="Conf", exact=True))
+    # The conf is shown as highlighted JSON: match it regardless of the spacing.
+    expect(conf).to_contain_text(re.compile(rf'"date"\s*:\s*"{RUN_DATE}"'))
+    expect(conf).to_contain_text(re.compile(rf'"wavelengths"\s*:\s*\[\s*"{WAVELENGTH}"\s*\]'))
+
+
+def test_triggered_run_succeeds_on_its_page(ui: Page, finished_run: tuple[str, str]) -> None:
+    run_id, state = finished_run
+    assert state == "Success", f"run {run_id} ended {state}: {task_states(ui, run_id)}"
+    ui.goto(run_page_url(run_id))
+    expect(run_state_badge(ui)).to_have_text(re.compile(r"^\s*Success\s*$"))
+    # The task instance table's row of the run's last task shows it succeeded too.
+    expect(ui.get_by_role("row").filter(has=ui.get_by_role("link", name="finish", exact=True))
+           ).to_contain_text("Success")
+
+
+def test_plugin_page_lists_the_image_with_its_ten_heat_maps_loaded(
+        ui: Page, successful_run: str) -> None:
+    card = image_card(open_plugin_from_nav(ui), IMAGE_ID)
+    expect(card).to_contain_text("HMI magnetogram")
+    thumbnail = card.get_by_role("img", name="HMI magnetogram", exact=True)
+    assert expect_loaded(thumbnail) > 0, "thumbnail did not load"
+    maps = card.locator(".strip img")
+    expect(maps).to_have_count(len(PARAMETER_LABELS))
+    widths = {label: expect_loaded(card.get_by_role("img", name=label, exact=True))
+              for label in PARAMETER_LABELS}
+    assert all(width > 0 for width in widths.values()), f"heat maps not drawn: {widths}"
+
+
+def test_image_page_shows_ten_heat_maps_of_the_run(ui: Page, successful_run: str) -> None:
+    frame = open_plugin_from_nav(ui)
+    image_card(frame, IMAGE_ID).get_by_role("link", name=IMAGE_ID, exact=True).click()
+    expect(frame.get_by_role("heading", name=IMAGE_ID, exact=True)).to_be_visible()
+    expect(frame.get_by_role("heading", name="Parameter heat maps")).to_be_visible()
+    for label in PARAMETER_LABELS:
+        expect(frame.get_by_role("heading", name=label, exact=True)).to_be_visible()
+    maps = frame.locator(".maps img")
+    expect(maps).to_have_count(len(PARAMETER_LABELS))
+    widths = [expect_loaded(maps.nth(index)) for index in range(len(PARAMETER_LABELS))]
+    assert all(width > 0 for width in widths), f"heat maps not drawn: {widths}"
+
+
+def test_plugin_page_screenshot_is_saved_for_the_docs(ui: Page, successful_run: str) -> None:
+    card = image_card(open_plugin_from_nav(ui), IMAGE_ID)
+    for label in PARAMETER_LABELS:
+        assert expect_loaded(card.get_by_role("img", name=label, exact=True)) > 0
+    card.scroll_into_view_if_needed()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    ui.screenshot(path=str(SCREENSHOT))
+    assert 0 < SCREENSHOT.stat().st_size < SCREENSHOT_MAX_BYTES
+    with Image.open(SCREENSHOT) as picture:
+        assert (picture.format, picture.size) == ("PNG", (1400, 1000))
