@@ -23,8 +23,11 @@ status:  ## report every local service with its health
 demo: up  ## run the pipeline end to end on the bundled sample date and print what landed
 	@$(ENV) python ops/demo.py
 
+# Service-free tests first, then real services, then through Airflow, then the browser.
+TEST_ORDER := tests/unit tests/dags tests/integration tests/e2e tests/browser
+
 test: up  ## install, start and run the whole test suite
-	@$(ENV) python -m pytest $(PYTEST_ARGS)
+	@$(ENV) python -m pytest $(TEST_ORDER) $(PYTEST_ARGS)
 
 test-unit: setup  ## the tests that need no service
 	@$(ENV) python -m pytest tests/unit $(PYTEST_ARGS)

@@ -160,7 +160,10 @@ def nasa_ingest() -> None:
         print(f"{'downloaded' if image.downloaded else 'already verified'}: {image.path}")
         return {"image": image.to_dict()}
 
-    @task(trigger_rule=TriggerRule.NONE_FAILED)  # also runs for a day without images
+    # ALL_DONE: the images that did download are registered and computed even when another
+    # image's download failed for good (that task fails the run, naming the file); and a
+    # day without images (no download task at all) still gets its empty manifest.
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def register(results: list[dict[str, Any]], params: dict[str, Any],
                  run_id: str | None = None) -> dict[str, Any]:
         """Upsert images and quarantine records; write the Spark manifest of the images
@@ -172,8 +175,9 @@ def nasa_ingest() -> None:
 
         settings = run_settings()
         patch = params["patch_size"]
-        images = [result["image"] for result in results if "image" in result]
-        quarantined = [result["quarantined"] for result in results if "quarantined" in result]
+        done = [result for result in results if result]  # a failed download left no result
+        images = [result["image"] for result in done if "image" in result]
+        quarantined = [result["quarantined"] for result in done if "quarantined" in result]
         expected = {image["id"]: expected_cells(image["width"], image["height"], patch)
                     for image in images}
         with connect(settings.db_url) as conn:

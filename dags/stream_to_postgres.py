@@ -24,9 +24,10 @@ run works through the backlog back to back and succeeds once caught up; afterwar
 schedule starts a continuous run again (pause the DAG first if it should stay stopped).
 
 **Replay from a point** (e.g. after fixing a bug in the sink): not from this form. Run the
-job by hand with a NEW `--query-name`, a new `--checkpoint` and `--starting-offsets
-earliest`; never delete the checkpoint of a name that has `stream_batches` rows (batch ids
-would restart at 0 and be skipped as already done). See docs/operations-stream.md.
+job by hand with a NEW `--checkpoint` and `--starting-offsets earliest` (or offsets). A new
+checkpoint gets a new checkpoint id in `stream_batches`, so its batches are never taken
+for earlier ones and the query name may stay; while this DAG's stream runs, give the
+replay its own `--query-name` (one driver per name). See docs/operations-stream.md.
 """
 
 from __future__ import annotations

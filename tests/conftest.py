@@ -53,8 +53,11 @@ def airflow_api() -> "AirflowRestClient":  # noqa: F821
 
     from nasaflow.operations.airflow_rest import AirflowRestClient
 
-    return AirflowRestClient(AIRFLOW_URL, os.environ["AIRFLOW_ADMIN_USER"],
-                             os.environ["AIRFLOW_ADMIN_PASSWORD"])
+    client = AirflowRestClient(AIRFLOW_URL, os.environ["AIRFLOW_ADMIN_USER"],
+                               os.environ["AIRFLOW_ADMIN_PASSWORD"])
+    # Earlier tests stop PostgreSQL on purpose; Airflow's components restart after it.
+    client.wait_until_healthy()
+    return client
 
 
 @pytest.fixture(scope="session")

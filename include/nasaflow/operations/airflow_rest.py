@@ -57,6 +57,21 @@ class AirflowRestClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, params=params or None)
 
+    def wait_until_healthy(self, timeout: float = 300) -> None:
+        """Wait until the metadata database, scheduler, triggerer and dag-processor report
+        healthy (they restart on their own after an outage of the metadata database)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.session.get(f"{self.base_url}/api/v2/monitor/health",
+                                      timeout=self.timeout).json()
+            unhealthy = {name: part.get("status") for name, part in health.items()
+                         if isinstance(part, dict) and part.get("status") != "healthy"}
+            if not unhealthy:
+                return
+            if time.monotonic() > deadline:
+                raise AirflowError(f"Airflow unhealthy after {timeout:.0f} s: {unhealthy}")
+            time.sleep(3)
+
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
@@ -118,6 +133,14 @@ class AirflowRestClient:
             headers={"Accept": "application/json"})
         content = response.get("content", "")
         if isinstance(content, list):
-            return "\n".join(str(item.get("event", item)) if isinstance(item, dict) else str(item)
-                             for item in content)
+            return "\n".join(_log_line(item) for item in content)
         return str(content)
+
+
+def _log_line(item: Any) -> str:
+    """One structured log record as text, with the exception it carries (if any)."""
+    if not isinstance(item, dict):
+        return str(item)
+    errors = [f"{error.get('exc_type')}: {error.get('exc_value')}"
+              for error in item.get("error_detail") or [] if isinstance(error, dict)]
+    return " ".join([str(item.get("event", "")), *errors])
