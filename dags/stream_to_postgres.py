@@ -11,7 +11,7 @@ up exactly where the last committed batch ended. Nothing is lost and nothing lan
 however the job was stopped.
 
 **Is it keeping up?** `SELECT batch_id, rows, max_lag_seconds, finished_at - started_at
-FROM stream_batches WHERE query = 'image_parameters_to_postgres' ORDER BY batch_id DESC
+FROM stream_batches WHERE query = 'image_parameters_to_postgres' ORDER BY finished_at DESC
 LIMIT 20;` (docs/operations-stream.md has more queries).
 
 **Restart** (new jars, new settings): mark the running *stream* task as failed (or clear

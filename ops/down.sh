@@ -4,13 +4,28 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 load_env
 
+# Every process below PID $1 (Airflow's task runners start their own sessions, so a
+# spark-submit launched by a task is not in the scheduler's process group).
+descendants() {
+  local child
+  for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done
+}
+
 pidfile="$RUN/supervisord.pid"
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   pid=$(cat "$pidfile")
+  tree=$(descendants "$pid")
   say "stopping supervised services (supervisord pid $pid)"
   supervisorctl -c "$ROOT/ops/supervisord.conf" shutdown >/dev/null || kill "$pid"
   for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   kill -0 "$pid" 2>/dev/null && die "supervisord (pid $pid) did not stop within 60 s"
+  survivors=$(for p in $tree; do kill -0 "$p" 2>/dev/null && echo "$p"; done)
+  if [ -n "$survivors" ]; then
+    say "stopping what Airflow tasks left running: pids" $survivors
+    kill $survivors 2>/dev/null || true
+    sleep 5
+    for p in $survivors; do kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null; done
+  fi
 fi
 rm -f "$pidfile"
 

@@ -22,14 +22,19 @@ from nasaflow.sink.lock import LOCK_BUSY_EXIT_CODE, LockBusyError, StreamLock
 
 DEFAULT_QUERY_NAME = "image_parameters_to_postgres"
 
+log = logging.getLogger("nasaflow.stream_to_postgres")
+
 
 def parse_args(argv: Sequence[str], settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--query-name", default=DEFAULT_QUERY_NAME,
-                        help="names the query in stream_batches; a new name starts a new "
-                             "progress history (default %(default)s)")
+                        help="names the query in stream_batches and its lock "
+                             "(default %(default)s)")
     parser.add_argument("--checkpoint",
-                        help="checkpoint folder (default <NASAFLOW_CHECKPOINT_DIR>/<query name>)")
+                        help="checkpoint folder (default <NASAFLOW_CHECKPOINT_DIR>/<query name>);"
+                             " a new checkpoint gets a new id, under which stream_batches "
+                             "records its batches, so they are never taken for those of an "
+                             "earlier checkpoint of the same query name")
     parser.add_argument("--topic", default=settings.kafka_topic,
                         help="Kafka topic to read (default %(default)s)")
     parser.add_argument("--bootstrap", default=settings.kafka_bootstrap,
@@ -109,7 +114,10 @@ def run_query(args: argparse.Namespace, writer: PostgresBatchWriter) -> None:
         stream = stream.trigger(availableNow=True)
     else:
         stream = stream.trigger(processingTime=f"{args.trigger_seconds} seconds")
-    stream.start().awaitTermination()
+    query = stream.start()
+    log.info("query %s started from checkpoint %s, checkpoint id %s", args.query_name,
+             args.checkpoint, query.id)
+    query.awaitTermination()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The foreachBatch function of the stream: one micro-batch from Kafka into PostgreSQL.
 
-Per batch: skip it if stream_batches already records it (a replay after a crash); clear
+Per batch: skip it if stream_batches already records it for this query's checkpoint (a
+replay after a crash; the same batch id from another checkpoint is another batch); clear
 what an earlier attempt may have staged; let the executors parse and COPY their partitions
 into staging in parallel; then apply and record the batch in one transaction on the
 driver. A database that cannot be reached makes the attempt fail and the whole batch is
@@ -39,6 +40,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: Local property Spark sets, on the thread running a streaming query's batches, to the
+#: query's id (StreamingQuery.id).
+QUERY_ID_PROPERTY = "sql.streaming.queryId"
+
+
+class CheckpointUnknownError(RuntimeError):
+    """Spark did not say which query, hence which checkpoint, a batch belongs to."""
+
+
 class ExecutorDatabaseError(RuntimeError):
     """An executor failed to reach PostgreSQL while staging (Spark wraps the original)."""
 
@@ -67,7 +77,8 @@ class PostgresBatchWriter:
 
     Args:
         db_url: postgresql:// URL of the data database (executors connect with it too).
-        query: the streaming query's name, the key of its stream_batches rows.
+        query: the streaming query's name; with its checkpoint id, the key of its
+            stream_batches rows.
         lock: the driver's held StreamLock, checked before each attempt.
         retry_seconds: how long one batch keeps being retried on transient failures.
     """
@@ -77,6 +88,25 @@ class PostgresBatchWriter:
         self.query = query
         self.lock = lock
         self.retry_seconds = retry_seconds
+        self._checkpoint_id: str | None = None
+
+    def checkpoint_id(self, batch: "DataFrame") -> str:
+        """The id of the query running `batch` (StreamingQuery.id), found once.
+
+        Spark keeps it in the checkpoint: the same on every restart from that checkpoint, so
+        a replayed batch is recognised, and new for a new checkpoint, whose batch ids restart
+        at 0 and must not be mistaken for the old checkpoint's. Read from the local property
+        Spark sets on the thread that calls foreachBatch (the batch's session is a clone
+        whose `streams` lists no query). Without it the batch fails: guessing could skip it.
+        """
+        if self._checkpoint_id is None:
+            found = batch.sparkSession.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
+            if not found:
+                raise CheckpointUnknownError(
+                    f"Spark did not set {QUERY_ID_PROPERTY} for the batch of {self.query}: "
+                    "cannot tell its checkpoint, so cannot tell whether it was committed")
+            self._checkpoint_id = found
+        return self._checkpoint_id
 
     def clear_leftovers(self) -> None:
         """Delete whatever earlier drivers of this query staged and never committed (call
@@ -86,18 +116,19 @@ class PostgresBatchWriter:
 
     def __call__(self, batch: "DataFrame", batch_id: int) -> None:
         started_at = datetime.now(timezone.utc)
-        call_with_retry(lambda: self.write(batch, batch_id, started_at),
+        checkpoint_id = self.checkpoint_id(batch)
+        call_with_retry(lambda: self.write(batch, checkpoint_id, batch_id, started_at),
                         is_transient=is_transient, budget_seconds=self.retry_seconds,
                         what=f"batch {batch_id} of {self.query}")
 
-    def write(self, batch: "DataFrame", batch_id: int,
+    def write(self, batch: "DataFrame", checkpoint_id: str, batch_id: int,
               started_at: datetime) -> BatchOutcome | None:
         """One attempt at the batch; None when it was committed before."""
         self.lock.ensure()
         with psycopg.connect(self.db_url, autocommit=True) as conn:
-            if batch_committed(conn, self.query, batch_id):
-                log.info("batch %d of %s was already committed: skipped", batch_id,
-                         self.query)
+            if batch_committed(conn, self.query, checkpoint_id, batch_id):
+                log.info("batch %d of %s (checkpoint %s) was already committed: skipped",
+                         batch_id, self.query, checkpoint_id)
                 return None
             clear_staging(conn, self.query, batch_id)
         clock = time.monotonic()
@@ -105,7 +136,8 @@ class PostgresBatchWriter:
         staged_at = time.monotonic()
         self.lock.ensure()
         with psycopg.connect(self.db_url, autocommit=True) as conn:
-            outcome = commit_batch(conn, self.query, batch_id, staged, started_at)
+            outcome = commit_batch(conn, self.query, checkpoint_id, batch_id, staged,
+                                   started_at)
         if outcome is None:
             log.info("batch %d of %s was committed meanwhile: skipped", batch_id, self.query)
             return None

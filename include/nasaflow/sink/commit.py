@@ -4,9 +4,16 @@ Spark replays a micro-batch whose end it did not record (a crash between our com
 its own) with the same batch id and the same offsets. So the batch id is recorded in
 stream_batches by the very transaction that upserts the batch's cells and dead letters:
 either all of it is in PostgreSQL and the replay is skipped, or none of it is and the
-replay does the work. Cells are keyed by (image_id, patch_size, cell_row, cell_col); within
-a batch the latest Kafka offset of a cell wins, and a later batch overwrites an earlier one,
-so the table always holds the most recently published value of each cell.
+replay does the work.
+
+A batch is identified by (query name, checkpoint id, batch id): batch ids restart at 0 with
+every new checkpoint, so under the name alone a fresh checkpoint's batches would be taken
+for an old checkpoint's and skipped, losing their messages. The checkpoint id (Spark's
+StreamingQuery.id, kept in the checkpoint) tells them apart.
+
+Cells are keyed by (image_id, patch_size, cell_row, cell_col); within a batch the latest
+Kafka offset of a cell wins, and a later batch overwrites an earlier one, so the table
+always holds the most recently published value of each cell.
 """
 
 from __future__ import annotations
@@ -65,10 +72,12 @@ class BatchOutcome:
     max_lag_seconds: float | None
 
 
-def batch_committed(conn: psycopg.Connection, query: str, batch_id: int) -> bool:
-    """True when (query, batch_id) is already recorded in stream_batches."""
-    row = conn.execute("SELECT 1 FROM stream_batches WHERE query = %s AND batch_id = %s",
-                       (query, batch_id)).fetchone()
+def batch_committed(conn: psycopg.Connection, query: str, checkpoint_id: str,
+                    batch_id: int) -> bool:
+    """True when batch `batch_id` of `query` run from checkpoint `checkpoint_id` is already
+    recorded in stream_batches (the same batch id of another checkpoint is another batch)."""
+    row = conn.execute("SELECT 1 FROM stream_batches WHERE query = %s AND checkpoint_id = %s"
+                       " AND batch_id = %s", (query, checkpoint_id, batch_id)).fetchone()
     return row is not None
 
 
@@ -82,13 +91,14 @@ def clear_staging(conn: psycopg.Connection, query: str, batch_id: int | None = N
             conn.execute(f"DELETE FROM {table} WHERE {condition}", params)  # type: ignore[arg-type]
 
 
-def commit_batch(conn: psycopg.Connection, query: str, batch_id: int,
+def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch_id: int,
                  staged: Sequence[StagedPartition], started_at: datetime) -> BatchOutcome | None:
     """Apply a staged batch and record it, in one transaction.
 
     Args:
         conn: a connection with no transaction open.
-        query, batch_id: the micro-batch.
+        query, checkpoint_id, batch_id: the micro-batch (staging is keyed by query and
+            batch id only: the query's lock lets one driver, so one checkpoint, stage).
         staged: the executors' summaries of what they staged for it.
         started_at: when the driver started the batch (stream_batches.started_at).
 
@@ -104,13 +114,16 @@ def commit_batch(conn: psycopg.Connection, query: str, batch_id: int,
     timestamps = [part.oldest_timestamp for part in staged if part.oldest_timestamp is not None]
     oldest = min(timestamps) if timestamps else None
     key = {"query": query, "batch_id": batch_id}
+    progress = {**key, "checkpoint_id": checkpoint_id}
     with conn.transaction():
         claimed = conn.execute(
-            """INSERT INTO stream_batches (query, batch_id, rows, dead_letters, start_offsets,
-                                          end_offsets, started_at)
-               VALUES (%(query)s, %(batch_id)s, 0, 0, %(start)s, %(end)s, %(started_at)s)
-               ON CONFLICT (query, batch_id) DO NOTHING""",
-            {**key, "start": json.dumps(start), "end": json.dumps(end), "started_at": started_at})
+            """INSERT INTO stream_batches (query, checkpoint_id, batch_id, rows, dead_letters,
+                                          start_offsets, end_offsets, started_at)
+               VALUES (%(query)s, %(checkpoint_id)s, %(batch_id)s, 0, 0, %(start)s, %(end)s,
+                       %(started_at)s)
+               ON CONFLICT (query, checkpoint_id, batch_id) DO NOTHING""",
+            {**progress, "start": json.dumps(start), "end": json.dumps(end),
+             "started_at": started_at})
         if claimed.rowcount == 0:
             return None
         found = conn.execute(
@@ -134,9 +147,10 @@ def commit_batch(conn: psycopg.Connection, query: str, batch_id: int,
                   SET rows = %(rows)s, dead_letters = %(dead)s, finished_at = clock_timestamp(),
                       max_lag_seconds = extract(epoch FROM clock_timestamp())
                                         - %(oldest)s::double precision
-                WHERE query = %(query)s AND batch_id = %(batch_id)s
+                WHERE query = %(query)s AND checkpoint_id = %(checkpoint_id)s
+                  AND batch_id = %(batch_id)s
                RETURNING max_lag_seconds""",
-            {**key, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
+            {**progress, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
     return BatchOutcome(rows, dead, start, end, lag[0] if lag else None)
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.services
 TABLE_KEYS = {
     "images": ["id"],
     "image_parameters": ["image_id", "patch_size", "cell_row", "cell_col"],
-    "stream_batches": ["query", "batch_id"],
+    "stream_batches": ["query", "checkpoint_id", "batch_id"],
     "dead_letters": ["topic", "kafka_partition", "kafka_offset"],
 }
 

@@ -27,6 +27,8 @@ from tests.integration.stream.streamkit import band, cleanup_rows, expected_valu
 pytestmark = pytest.mark.services
 
 NOW = datetime.now(timezone.utc)
+#: The checkpoint id the batches of these tests run under, unless a test says otherwise.
+CHECKPOINT = "checkpoint-a"
 
 
 @pytest.fixture()
@@ -45,10 +47,10 @@ def record(key: str | bytes | None, value: bytes, offset: int, partition: int = 
 
 
 def commit(conn: psycopg.Connection, query: str, batch_id: int, records: list[KafkaRecord],
-           settings: Settings) -> BatchOutcome | None:
+           settings: Settings, checkpoint_id: str = CHECKPOINT) -> BatchOutcome | None:
     clear_staging(conn, query, batch_id)
     staged = [stage_partition(settings.db_url, query, batch_id, records)]
-    return commit_batch(conn, query, batch_id, staged, NOW)
+    return commit_batch(conn, query, checkpoint_id, batch_id, staged, NOW)
 
 
 def cells(conn: psycopg.Connection, prefix: str) -> dict[tuple[str, int, int], float]:
@@ -70,10 +72,10 @@ def test_a_batch_lands_its_cells_and_its_progress_row_together(
     assert len(landed) == 12
     assert landed[(image, 3, 2)] == expected_value(3, 2, 1)
     row = db_conn.execute(
-        "SELECT rows, dead_letters, start_offsets, end_offsets, max_lag_seconds"
+        "SELECT checkpoint_id, rows, dead_letters, start_offsets, end_offsets, max_lag_seconds"
         " FROM stream_batches WHERE query = %s AND batch_id = 0", (query,)).fetchone()
-    assert row[:4] == (12, 0, {"t": {"0": 0}}, {"t": {"0": 2}})
-    assert row[4] >= 5
+    assert row[:5] == (CHECKPOINT, 12, 0, {"t": {"0": 0}}, {"t": {"0": 2}})
+    assert row[5] >= 5
     staged = db_conn.execute("SELECT count(*) FROM stream_staged_cells WHERE query = %s",
                              (query,)).fetchone()
     assert staged == (0,)
@@ -87,9 +89,24 @@ def test_a_replayed_batch_id_is_skipped_and_changes_nothing(
     replay = band(image, 0, 1, 2, 3).replace(b'"mean":1.01', b'"mean":-1.0')
     assert commit(db_conn, query, 7, [record(image, replay, 0)], settings) is None
     assert cells(db_conn, prefix)[(image, 0, 1)] == expected_value(0, 1, 1)
-    assert batch_committed(db_conn, query, 7)
+    assert batch_committed(db_conn, query, CHECKPOINT, 7)
     assert db_conn.execute("SELECT count(*) FROM stream_batches WHERE query = %s",
                            (query,)).fetchone() == (1,)
+
+
+def test_the_same_batch_id_from_a_new_checkpoint_is_a_new_batch_and_lands(
+        db_conn: psycopg.Connection, settings: Settings, names: tuple[str, str]) -> None:
+    query, prefix = names
+    image = prefix + "a"
+    commit(db_conn, query, 0, [record(image, band(image, 0, 1, 2, 3), 0)], settings)
+    assert not batch_committed(db_conn, query, "checkpoint-b", 0)
+    again = band(image, 0, 1, 2, 3).replace(b'"mean":1.01', b'"mean":-1.0')
+    outcome = commit(db_conn, query, 0, [record(image, again, 0)], settings, "checkpoint-b")
+    assert outcome is not None and outcome.rows == 6
+    assert cells(db_conn, prefix)[(image, 0, 1)] == -1.0
+    recorded = db_conn.execute("SELECT checkpoint_id, batch_id, rows FROM stream_batches"
+                               " WHERE query = %s ORDER BY checkpoint_id", (query,)).fetchall()
+    assert recorded == [(CHECKPOINT, 0, 6), ("checkpoint-b", 0, 6)]
 
 
 def test_within_a_batch_the_latest_offset_of_a_cell_wins(
@@ -154,8 +171,8 @@ def test_commit_refuses_a_batch_whose_staged_rows_went_missing(
     staged = [stage_partition(settings.db_url, query, 3, [one])]
     db_conn.execute("DELETE FROM stream_staged_cells WHERE query = %s", (query,))
     with pytest.raises(StagingMismatch, match="staging holds 0 cells"):
-        commit_batch(db_conn, query, 3, staged, NOW)
-    assert not batch_committed(db_conn, query, 3)
+        commit_batch(db_conn, query, CHECKPOINT, 3, staged, NOW)
+    assert not batch_committed(db_conn, query, CHECKPOINT, 3)
     assert cells(db_conn, prefix) == {}
 
 

@@ -97,9 +97,9 @@ def landed(data_db: psycopg.Connection,
     start = datetime.now(timezone.utc) - timedelta(seconds=40)
     for batch in range(3):
         data_db.execute(
-            "INSERT INTO stream_batches (query, batch_id, rows, dead_letters, max_lag_seconds,"
-            " started_at, finished_at) VALUES (%s, %s, %s, 0, %s, %s, %s)",
-            (landed.query, batch, 100 * (batch + 1), 1.5 * batch,
+            "INSERT INTO stream_batches (query, checkpoint_id, batch_id, rows, dead_letters,"
+            " max_lag_seconds, started_at, finished_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s)",
+            (landed.query, f"checkpoint-{tag}", batch, 100 * (batch + 1), 1.5 * batch,
              start + timedelta(seconds=10 * batch), start + timedelta(seconds=10 * batch + 3)))
     yield landed
     data_db.execute("DELETE FROM stream_batches WHERE query = %s", (landed.query,))

@@ -1,15 +1,26 @@
-"""Pure pieces of the batch machinery: failure classification, offsets, lock names."""
+"""Pure pieces of the batch machinery: failure classification, offsets, lock names, the
+checkpoint id progress is keyed by."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import psycopg
+import pytest
 
-from nasaflow.sink.batch import TRANSIENT_MARKERS, ExecutorDatabaseError, is_transient
+from nasaflow.sink.batch import (
+    QUERY_ID_PROPERTY,
+    TRANSIENT_MARKERS,
+    CheckpointUnknownError,
+    ExecutorDatabaseError,
+    PostgresBatchWriter,
+    is_transient,
+)
 from nasaflow.sink.commit import StagingMismatch
-from nasaflow.sink.lock import checkpoint_identity, lock_key
+from nasaflow.sink.lock import StreamLock, checkpoint_identity, lock_key
 from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import StagedPartition
 
@@ -53,3 +64,25 @@ def test_two_spellings_of_one_checkpoint_folder_are_one_lock(tmp_path: Path) -> 
     assert {checkpoint_identity(str(folder)), checkpoint_identity(f"file://{link}/"),
             checkpoint_identity(relative)} == {str(folder.resolve())}
     assert checkpoint_identity("s3a://bucket/cp/") == "s3a://bucket/cp"
+
+
+def batch_seeing(properties: dict[str, str]) -> Any:
+    """A foreachBatch DataFrame as far as the writer looks at it: the local properties of
+    the thread Spark calls it on."""
+    return SimpleNamespace(sparkSession=SimpleNamespace(
+        sparkContext=SimpleNamespace(getLocalProperty=properties.get)))
+
+
+def writer() -> PostgresBatchWriter:
+    return PostgresBatchWriter("postgresql://unused", "q", cast(StreamLock, None), 0.0)
+
+
+def test_progress_is_keyed_by_the_query_id_spark_reports_found_once() -> None:
+    sink = writer()
+    assert sink.checkpoint_id(batch_seeing({QUERY_ID_PROPERTY: "id-1"})) == "id-1"
+    assert sink.checkpoint_id(batch_seeing({QUERY_ID_PROPERTY: "id-2"})) == "id-1"
+
+
+def test_a_batch_without_a_query_id_fails_instead_of_guessing_its_checkpoint() -> None:
+    with pytest.raises(CheckpointUnknownError, match="cannot tell its checkpoint"):
+        writer().checkpoint_id(batch_seeing({}))
