@@ -27,7 +27,6 @@ unknown wavelength, a missing APOD key) fails the run at *plan* with the reason.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -40,12 +39,8 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from nasaflow.settings import PROJECT_ROOT, Settings, get_settings
 from nasaflow.sources.helioviewer import SDO_SOURCES
 
-#: First day the schedule covers; catchup creates a run per day from there.
-START_DATE = datetime.fromisoformat(
-    os.environ.get("NASAFLOW_INGEST_START_DATE", "2026-11-20")).replace(tzinfo=timezone.utc)
-CATCHUP = os.environ.get("NASAFLOW_INGEST_CATCHUP", "true").lower() == "true"
+SETTINGS = get_settings()
 PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
-LANDING_TIMEOUT = timedelta(minutes=int(os.environ.get("NASAFLOW_LANDING_TIMEOUT_MINUTES", "30")))
 
 
 def run_settings() -> Settings:
@@ -56,12 +51,11 @@ def run_settings() -> Settings:
     apod = Connection.get("nasa_apod")
     database = Connection.get("nasaflow_db")
     return replace(
-        get_settings(),
-        helioviewer_url=helioviewer.host or get_settings().helioviewer_url,
-        apod_url=apod.host or get_settings().apod_url,
+        SETTINGS,
+        helioviewer_url=helioviewer.host or SETTINGS.helioviewer_url,
+        apod_url=apod.host or SETTINGS.apod_url,
         apod_api_key=apod.password or "",
-        db_url=(f"postgresql://{database.login}:{database.password}@{database.host}:"
-                f"{database.port or 5432}/{database.schema}"),
+        db_url=database.get_uri(),
     )
 
 
@@ -84,8 +78,9 @@ def expected_cells(width: int, height: int, patch_size: int) -> int:
 @dag(
     dag_id="nasa_ingest",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=START_DATE,
-    catchup=CATCHUP,
+    # Catchup creates a run per day from the start date (NASAFLOW_INGEST_START_DATE).
+    start_date=datetime.fromisoformat(SETTINGS.ingest_start_date).replace(tzinfo=timezone.utc),
+    catchup=SETTINGS.ingest_catchup,
     max_active_runs=2,
     doc_md=__doc__,
     tags=["nasaflow", "ingest", "nasa"],
@@ -164,8 +159,8 @@ def nasa_ingest() -> None:
     # image's download failed for good (that task fails the run, naming the file); and a
     # day without images (no download task at all) still gets its empty manifest.
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def register(results: list[dict[str, Any]], params: dict[str, Any],
-                 run_id: str | None = None) -> dict[str, Any]:
+    def register(results: list[dict[str, Any]], planned: list[dict[str, Any]],
+                 params: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
         """Upsert images and quarantine records; write the Spark manifest of the images
         whose cells are not all in PostgreSQL yet (a complete image is not recomputed)."""
         from nasaflow.db import connect
@@ -178,6 +173,9 @@ def nasa_ingest() -> None:
         done = [result for result in results if result]  # a failed download left no result
         images = [result["image"] for result in done if "image" in result]
         quarantined = [result["quarantined"] for result in done if "quarantined" in result]
+        finished = {record["id"] for record in images + quarantined}
+        failed = sorted(entry.get("filename") or entry["id"] for entry in planned
+                        if entry["id"] not in finished)
         expected = {image["id"]: expected_cells(image["width"], image["height"], patch)
                     for image in images}
         with connect(settings.db_url) as conn:
@@ -187,7 +185,7 @@ def nasa_ingest() -> None:
             incomplete = missing_cells(conn, list(expected), patch, expected)
         to_compute = [image for image in images if image["id"] in incomplete]
         print(f"{len(images)} images registered, {len(to_compute)} to compute, "
-              f"{len(quarantined)} quarantined")
+              f"{len(quarantined)} quarantined, {len(failed)} failed to download: {failed}")
         manifest = None
         if to_compute:
             safe_run_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id or "")
@@ -199,6 +197,7 @@ def nasa_ingest() -> None:
             "manifest": manifest,
             "expected": expected,
             "quarantined": {record["id"]: record["reason"] for record in quarantined},
+            "failed_downloads": failed,
         }
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
@@ -227,8 +226,8 @@ def nasa_ingest() -> None:
         retries=1,
     )
 
-    @task.sensor(poke_interval=10, timeout=LANDING_TIMEOUT.total_seconds(), mode="reschedule",
-                 trigger_rule=TriggerRule.NONE_FAILED)
+    @task.sensor(poke_interval=10, timeout=SETTINGS.landing_timeout_minutes * 60,
+                 mode="reschedule", trigger_rule=TriggerRule.NONE_FAILED)
     def await_landing(registered: dict[str, Any], params: dict[str, Any],
                       dag_run: Any = None) -> PokeReturnValue:
         """Done when every cell of every image of the run is queryable in PostgreSQL."""
@@ -249,16 +248,23 @@ def nasa_ingest() -> None:
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def finish(registered: dict[str, Any]) -> int:
-        """Fail the run, naming them, when images were quarantined; else report the count."""
+        """Fail the run, naming them, when images were quarantined or could not be
+        downloaded (the others were ingested); else report the count."""
         from airflow.sdk.exceptions import AirflowFailException
 
+        problems = []
         if registered["quarantined"]:
-            raise AirflowFailException(
-                f"{len(registered['quarantined'])} image(s) quarantined (the others were "
-                f"ingested): {registered['quarantined']}")
+            problems.append(f"{len(registered['quarantined'])} image(s) quarantined: "
+                            f"{registered['quarantined']}")
+        if registered.get("failed_downloads"):
+            problems.append(f"{len(registered['failed_downloads'])} download(s) failed after "
+                            f"retries: {registered['failed_downloads']}")
+        if problems:
+            raise AirflowFailException("; ".join(problems) + " (the other images were ingested)")
         return len(registered["expected"])
 
-    registered = register(download.expand(planned=plan()))
+    planned = plan()
+    registered = register(download.expand(planned=planned), planned)
     gate = has_images(registered)
     landing = await_landing(registered)
     gate >> compute >> landing >> finish(registered)

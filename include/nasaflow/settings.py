@@ -45,6 +45,11 @@ class Settings:
     replay_port: int = 8081
     #: Cell side in pixels for the parameter grid.
     patch_size: int = 64
+    #: nasa_ingest's daily schedule: first day covered, whether missed days are caught
+    #: up, and how long a run waits for its cells to be queryable in PostgreSQL.
+    ingest_start_date: str = "2026-11-20"
+    ingest_catchup: bool = True
+    landing_timeout_minutes: int = 30
     #: Structured Streaming: checkpoint root, trigger interval and throttle.
     checkpoint_dir: str = str(LOCAL_DIR / "checkpoints")
     trigger_seconds: int = 10
@@ -75,8 +80,19 @@ class Settings:
             raw = env.get(f"NASAFLOW_{field.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[field.name] = int(raw) if field.type in ("int", int) else raw
+            values[field.name] = _parse(raw, field.type, field.name)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _parse(raw: str, kind: object, name: str) -> object:
+    """An environment string as the field's type (annotations are strings here)."""
+    if kind in ("int", int):
+        return int(raw)
+    if kind in ("bool", bool):
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"NASAFLOW_{name.upper()} must be true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    return raw
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ Every kind accepts `delay=S` before anything is sent.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +79,8 @@ def parse_fault(text: str) -> Fault:
 
 @dataclass
 class ArmedFault:
-    """A fault waiting for the next `remaining` requests under `route` (-1: until cleared)."""
+    """A fault waiting for the next `remaining` requests under `route` (-1: until cleared)
+    whose target (path?query) `match` finds, a regular expression (empty: any)."""
 
     route: str
     fault: Fault
@@ -107,8 +109,12 @@ class FaultBoard:
         count = spec.get("count", 1)
         if not isinstance(count, int) or count == 0 or count < -1:
             raise ValueError(f"expected count >= 1, or -1 for every request, got {count!r}")
-        armed = ArmedFault(route, parse_fault(str(spec["fault"])), count,
-                           str(spec.get("match") or ""))
+        match = str(spec.get("match") or "")
+        try:
+            re.compile(match)
+        except re.error as error:
+            raise ValueError(f"match must be a regular expression, got {match!r}: {error}")
+        armed = ArmedFault(route, parse_fault(str(spec["fault"])), count, match)
         with self._lock:
             self._armed.append(armed)
         return armed
@@ -120,7 +126,7 @@ class FaultBoard:
             for armed in self._armed:
                 if armed.route not in ("*", "") and not path.startswith(armed.route):
                     continue
-                if armed.match and armed.match not in target:
+                if armed.match and not re.search(armed.match, target):
                     continue
                 if armed.remaining > 0:
                     armed.remaining -= 1
