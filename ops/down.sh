@@ -19,12 +19,12 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   supervisorctl -c "$ROOT/ops/supervisord.conf" shutdown >/dev/null || kill "$pid"
   for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
   kill -0 "$pid" 2>/dev/null && die "supervisord (pid $pid) did not stop within 60 s"
-  survivors=$(for p in $tree; do kill -0 "$p" 2>/dev/null && echo "$p"; done)
+  survivors=$(for p in $tree; do if kill -0 "$p" 2>/dev/null; then echo "$p"; fi; done)
   if [ -n "$survivors" ]; then
     say "stopping what Airflow tasks left running: pids" $survivors
     kill $survivors 2>/dev/null || true
     sleep 5
-    for p in $survivors; do kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null; done
+    for p in $survivors; do if kill -0 "$p" 2>/dev/null; then kill -9 "$p" || true; fi; done
   fi
 fi
 rm -f "$pidfile"
