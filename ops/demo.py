@@ -84,10 +84,8 @@ def main() -> int:
     print(f"[demo] sources: {'NASA (live)' if live else 'replay server (bundled samples)'}")
 
     print("[demo] starting the stream (stream_to_postgres)", flush=True)
-    for dag_id in ("stream_to_postgres", "nasa_ingest"):
-        api.wait_for_dag(dag_id)
-    api.set_paused("stream_to_postgres", False)
-    api.wait_for_running_task("stream_to_postgres")
+    api.ensure_running("stream_to_postgres", "stream")
+    api.wait_for_dag("nasa_ingest")
 
     conf = {"date": args.date, "wavelengths": args.wavelengths.split(","),
             "patch_size": args.patch_size}

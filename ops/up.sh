@@ -58,7 +58,8 @@ if [ -f "$RUN/supervisord.pid" ] && kill -0 "$(cat "$RUN/supervisord.pid")" 2>/d
   ctl reread >/dev/null && ctl update >/dev/null
   ctl start "${programs[@]}" >/dev/null || true
 else
-  declare -A ports=([9092]=kafka [9093]="kafka controller" [8080]="airflow api-server")
+  declare -A ports=([9092]=kafka [9093]="kafka controller" [8080]="airflow api-server"
+                    [8974]="airflow scheduler health check")
   [ "$NASAFLOW_REPLAY_AUTOSTART" = true ] && ports[$NASAFLOW_REPLAY_PORT]="replay server"
   for port in "${!ports[@]}"; do
     if port_open "$port"; then

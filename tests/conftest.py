@@ -62,10 +62,9 @@ def airflow_api() -> "AirflowRestClient":  # noqa: F821
 
 @pytest.fixture(scope="session")
 def stream_running(airflow_api: "AirflowRestClient") -> None:
-    """stream_to_postgres unpaused, with its spark-submit task running."""
-    airflow_api.wait_for_dag("stream_to_postgres")
-    airflow_api.set_paused("stream_to_postgres", False)
-    airflow_api.wait_for_running_task("stream_to_postgres")
+    """stream_to_postgres unpaused, with its spark-submit task running (restarted if it
+    waits out a retry delay: earlier tests stop PostgreSQL on purpose)."""
+    airflow_api.ensure_running("stream_to_postgres", "stream")
 
 
 @pytest.fixture(scope="session")

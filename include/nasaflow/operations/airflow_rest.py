@@ -124,6 +124,25 @@ class AirflowRestClient:
             time.sleep(3)
         raise AirflowError(f"no task of {dag_id} started running within {timeout:.0f} s")
 
+    def ensure_running(self, dag_id: str, task_id: str, timeout: float = 300) -> str:
+        """Unpause a long-running DAG and make sure its task runs; a task waiting out a
+        retry delay is cleared so it starts now. Returns the run id."""
+        self.wait_for_dag(dag_id)
+        self.set_paused(dag_id, False)
+        try:
+            return self.wait_for_running_task(dag_id, timeout=60)
+        except AirflowError:
+            for run in self.get(f"/dags/{dag_id}/dagRuns", state="running")["dag_runs"]:
+                self.clear_task(dag_id, run["dag_run_id"], task_id)
+            return self.wait_for_running_task(dag_id, timeout=timeout)
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clear a task instance so it runs again now (e.g. restart a stream waiting out
+        its retry delay)."""
+        self.call("POST", f"/dags/{dag_id}/clearTaskInstances",
+                  json={"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id],
+                        "only_failed": False, "reset_dag_runs": True})
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
                  map_index: int = -1) -> str:
         """The text of one task attempt's log."""
