@@ -132,7 +132,8 @@ def entropy_uniformity_from_counts(counts: np.ndarray, n_pixels: int) -> tuple[n
     """
     p = counts / n_pixels
     logs = np.log2(p, out=np.zeros_like(p), where=p > 0)
-    return -(p * logs).sum(axis=-1), (p * p).sum(axis=-1)
+    # Adding 0.0 turns the -0.0 of a single-bin cell into 0.0 (it printed as "-0").
+    return -(p * logs).sum(axis=-1) + 0.0, (p * p).sum(axis=-1)
 
 
 def entropy_uniformity(
@@ -171,6 +172,6 @@ def _by_sorted_runs(bins: np.ndarray, n_pixels: int) -> tuple[np.ndarray, np.nda
     counted = flat[starts] >= 0
     cell = starts[counted] // n_pixels
     p = lengths[counted] / n_pixels
-    entropy = -np.bincount(cell, weights=p * np.log2(p), minlength=rows * cols)
+    entropy = -np.bincount(cell, weights=p * np.log2(p), minlength=rows * cols) + 0.0
     uniformity = np.bincount(cell, weights=p * p, minlength=rows * cols)
     return entropy.reshape(rows, cols), uniformity.reshape(rows, cols)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -15,22 +14,9 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture()
-def conn() -> Iterator["psycopg.Connection"]:  # noqa: F821
-    import psycopg
-
-    url = os.environ.get("NASAFLOW_DB_URL")
-    if not url:
-        pytest.skip("NASAFLOW_DB_URL is not set")
-    try:
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at NASAFLOW_DB_URL: {exc}")
-    with connection:
-        tables = {row[0] for row in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
-        if not {"images", "quarantined_images"} <= tables:
-            pytest.skip("schema not applied: run `nasaflow migrate`")
-        yield connection
+def conn(db_conn: "psycopg.Connection") -> "psycopg.Connection":  # noqa: F821
+    """The platform's data database (tests/conftest.py); fails, never skips, without it."""
+    return db_conn
 
 
 @pytest.fixture()

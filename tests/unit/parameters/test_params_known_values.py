@@ -162,3 +162,10 @@ def test_directionality_ignores_brightness_offset_and_power_of_two_gain() -> Non
     base = tamura_directionality(cell)[0]
     assert tamura_directionality(cell + 100)[0] == base
     assert tamura_directionality(cell * 4)[0] == base
+
+
+@pytest.mark.parametrize("patch_size", [4, 64])
+def test_entropy_of_a_constant_cell_is_positive_zero(patch_size: int) -> None:
+    grid = compute_parameters(np.full((64, 64), 7, np.uint8), patch_size, ["entropy"])
+    assert not np.signbit(grid.values["entropy"]).any()
+    assert (grid.values["entropy"] == 0).all()
