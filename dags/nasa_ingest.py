@@ -37,6 +37,7 @@ from airflow.sdk import Connection, Param, PokeReturnValue, TriggerRule, dag, ta
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from nasaflow.settings import PROJECT_ROOT, Settings, get_settings
+from nasaflow.sink.submit import submit_env
 from nasaflow.sources.helioviewer import SDO_SOURCES
 
 SETTINGS = get_settings()
@@ -219,10 +220,10 @@ def nasa_ingest() -> None:
         ],
         conf={"spark.pyspark.python": sys.executable,
               "spark.pyspark.driver.python": sys.executable,
-              "spark.driver.host": "127.0.0.1",
-              "spark.driver.bindAddress": "127.0.0.1",
+              "spark.driver.host": SETTINGS.spark_local_ip,
+              "spark.driver.bindAddress": SETTINGS.spark_local_ip,
               "spark.ui.enabled": "false"},
-        env_vars={"PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"},
+        env_vars={"PYSPARK_PYTHON": sys.executable, **submit_env(SETTINGS)},
         retries=1,
     )
 
