@@ -42,7 +42,7 @@ from nasaflow.messaging.admin import ensure_topic
 from nasaflow.settings import Settings, get_settings
 from nasaflow.sink.contract import parameter_names
 from nasaflow.sink.records import CELL_COLUMNS, cell_rows
-from nasaflow.sink.submit import submit_command, submit_env
+from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
@@ -96,7 +96,7 @@ def publish_images(job: tuple[str, str, str, range]) -> int:
 
 def run_driver(settings: Settings, args: list[str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen(submit_command(settings, args),
+        return subprocess.Popen(submit_command(STREAM_APPLICATION, settings, args, with_jars=True),
                                 env={**os.environ, **submit_env(settings)},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 

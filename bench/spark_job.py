@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -34,9 +33,9 @@ from pathlib import Path
 from nasaflow.compute_job import JobConfig, plan_tasks, publish_partition, warm_up
 from nasaflow.manifest import ImageRecord, write_manifest
 from nasaflow.messaging.admin import ensure_topic
-from nasaflow.settings import PROJECT_ROOT, SAMPLES_DIR, get_settings
+from nasaflow.settings import SAMPLES_DIR, get_settings
+from nasaflow.spark_launch import COMPUTE_APPLICATION, submit_command, submit_env
 
-APPLICATION = PROJECT_ROOT / "spark_jobs" / "compute_parameters.py"
 PATCH_SIZE = 64
 
 
@@ -100,19 +99,13 @@ def spark_job(manifest: Path, bootstrap: str, topic: str,
               workdir: Path) -> tuple[float, dict]:
     """(wall seconds, report) of one spark-submit of the application on `manifest`."""
     report = workdir / f"report-{manifest.stem}.json"
-    command = [
-        "spark-submit", "--master", "local[2]",
-        "--conf", f"spark.pyspark.python={sys.executable}",
-        "--conf", f"spark.pyspark.driver.python={sys.executable}",
-        "--conf", "spark.driver.host=127.0.0.1",
-        "--conf", "spark.driver.bindAddress=127.0.0.1",
-        "--conf", "spark.ui.enabled=false",
-        str(APPLICATION), "--manifest", str(manifest), "--patch-size", str(PATCH_SIZE),
-        "--bootstrap", bootstrap, "--topic", topic, "--report", str(report),
-    ]
+    settings = get_settings()
+    command = submit_command(COMPUTE_APPLICATION, settings, [
+        "--manifest", str(manifest), "--patch-size", str(PATCH_SIZE),
+        "--bootstrap", bootstrap, "--topic", topic, "--report", str(report)])
     started = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+                            env={**os.environ, **submit_env(settings)})
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"spark-submit failed ({result.returncode}):\n{result.stderr[-3000:]}")

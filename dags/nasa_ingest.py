@@ -36,8 +36,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Connection, Param, PokeReturnValue, TriggerRule, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from nasaflow.settings import PROJECT_ROOT, Settings, get_settings
-from nasaflow.sink.submit import submit_env
+from nasaflow.settings import Settings, get_settings
+from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
 from nasaflow.sources.helioviewer import SDO_SOURCES
 
 SETTINGS = get_settings()
@@ -209,7 +209,7 @@ def nasa_ingest() -> None:
     compute = SparkSubmitOperator(
         task_id="compute_parameters",
         conn_id="spark_default",
-        application=str(PROJECT_ROOT / "spark_jobs" / "compute_parameters.py"),
+        application=str(COMPUTE_APPLICATION),
         name="nasaflow-compute-{{ dag_run.run_id }}",
         application_args=[
             "--manifest", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}",
@@ -218,11 +218,7 @@ def nasa_ingest() -> None:
             "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}",
             "--report", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}.report.json",
         ],
-        conf={"spark.pyspark.python": sys.executable,
-              "spark.pyspark.driver.python": sys.executable,
-              "spark.driver.host": SETTINGS.spark_local_ip,
-              "spark.driver.bindAddress": SETTINGS.spark_local_ip,
-              "spark.ui.enabled": "false"},
+        conf=spark_conf(SETTINGS),
         env_vars={"PYSPARK_PYTHON": sys.executable, **submit_env(SETTINGS)},
         retries=1,
     )

@@ -32,14 +32,13 @@ replay its own `--query-name` (one driver per name). See docs/operations-stream.
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag
 
 from nasaflow.settings import get_settings
-from nasaflow.sink.submit import APPLICATION, jars_glob, submit_env
+from nasaflow.spark_launch import STREAM_APPLICATION, jars_glob, spark_conf, submit_env
 
 #: How long a (re)started driver waits for its predecessor's lock, in seconds.
 LOCK_WAIT_SECONDS = 120
@@ -78,9 +77,9 @@ def stream_to_postgres() -> None:
         task_id="stream",
         conn_id="spark_default",
         name="stream_to_postgres",
-        application=str(APPLICATION),
+        application=str(STREAM_APPLICATION),
         jars=jars_glob(settings),
-        conf={"spark.pyspark.python": sys.executable},
+        conf=spark_conf(settings),
         # The database comes from Airflow's connection store like Kafka's address below.
         env_vars={**submit_env(settings), "NASAFLOW_DB_URL": "{{ conn.nasaflow_db.get_uri() }}"},
         application_args=[

@@ -27,11 +27,11 @@ from nasaflow.manifest import ImageRecord, write_manifest
 from nasaflow.messaging.admin import ensure_topic
 from nasaflow.messaging.schema import validate_message
 from nasaflow.parameters import PARAMETER_NAMES
-from nasaflow.settings import PROJECT_ROOT, SAMPLES_DIR, Settings
+from nasaflow.settings import SAMPLES_DIR, Settings, get_settings
+from nasaflow.spark_launch import COMPUTE_APPLICATION, submit_command, submit_env
 
 pytestmark = pytest.mark.services
 
-APPLICATION = PROJECT_ROOT / "spark_jobs" / "compute_parameters.py"
 SMALL = "2013_06_24__17_31_30_84__SDO_AIA_AIA_193"  # 410x410
 LARGE = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193"  # 4096x4096
 CORRUPT = "2023_01_01__00_00_00_000__SDO_AIA_AIA_304"
@@ -47,17 +47,10 @@ def sample_record(stem: str, size: int, path: Path | None = None) -> ImageRecord
 
 def spark_submit(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Submit the application as the DAG does, bound to 127.0.0.1 and without a UI."""
-    command = [
-        "spark-submit", "--master", "local[2]",
-        "--conf", f"spark.pyspark.python={sys.executable}",
-        "--conf", f"spark.pyspark.driver.python={sys.executable}",
-        "--conf", "spark.driver.host=127.0.0.1",
-        "--conf", "spark.driver.bindAddress=127.0.0.1",
-        "--conf", "spark.ui.enabled=false",
-        str(APPLICATION), *args,
-    ]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+    settings = get_settings()
+    return subprocess.run(submit_command(COMPUTE_APPLICATION, settings, args), cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **submit_env(settings)})
 
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:

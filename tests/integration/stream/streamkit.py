@@ -18,7 +18,7 @@ import psycopg
 
 from nasaflow.settings import Settings
 from nasaflow.sink.contract import parameter_names
-from nasaflow.sink.submit import submit_command, submit_env
+from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
 
 
 def expected_value(row: int, col: int, index: int) -> float:
@@ -114,7 +114,7 @@ class Driver:
     def __init__(self, settings: Settings, args: list[str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.process = subprocess.Popen(submit_command(settings, args),
+        self.process = subprocess.Popen(submit_command(STREAM_APPLICATION, settings, args, with_jars=True),
                                         env={**os.environ, **submit_env(settings)},
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
