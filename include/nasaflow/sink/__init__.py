@@ -5,6 +5,6 @@ and if not, why), `records` (Kafka record -> cell rows or a refusal), `staging` 
 COPY rows into UNLOGGED staging tables), `commit` (the driver applies a batch in one
 transaction, exactly once), `batch` (the foreachBatch callable tying them to Spark, with
 `retry`'s bounded backoff). Around them: `lock` keeps one driver per checkpoint and query
-name, `landing` answers "has every cell of these images arrived?", `submit` says how the
-Spark application is launched. Nothing here imports Spark at module level.
+name, `landing` answers "has every cell of these images arrived?" (nasaflow.spark_launch
+says how the Spark application is launched). Nothing here imports Spark at module level.
 """
