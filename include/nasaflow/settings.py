@@ -43,6 +43,16 @@ class Settings:
     max_retry_after: int = 300
     #: Port of the local replay server (`nasaflow replay-server`).
     replay_port: int = 8081
+    #: The replay server's synthetic Helioviewer archive (`replay-server --archive`):
+    #: every SDO source at its real cadence from 2010 to the clock minus the delay.
+    #: Cadence overrides as WAVELENGTH=SECONDS,... (e.g. 304=360); distinct pixel
+    #: contents per source; image side; folder of the pre-encoded pool (under 2 GB).
+    replay_archive: bool = False
+    replay_archive_cadences: str = ""
+    replay_archive_delay_seconds: int = 1500
+    replay_archive_pool: int = 64
+    replay_archive_side: int = 4096
+    replay_archive_dir: str = str(LOCAL_DIR / "replay-archive")
     #: Cell side in pixels for the parameter grid.
     patch_size: int = 64
     #: nasa_ingest's daily schedule: first day covered, whether missed days are caught

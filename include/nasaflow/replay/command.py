@@ -29,6 +29,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DEMO_KEY requests per rolling hour (default: %(default)s)")
     parser.add_argument("--key-limit", type=int, default=1000,
                         help="requests per rolling hour for other keys (default: %(default)s)")
+    parser.add_argument("--archive", action=argparse.BooleanOptionalAction,
+                        default=settings.replay_archive,
+                        help="serve the synthetic Helioviewer archive: every SDO source at "
+                             "its cadence from 2010 to now (default: %(default)s)")
+    parser.add_argument("--cadences", default=settings.replay_archive_cadences,
+                        metavar="WL=SECONDS,...",
+                        help="archive cadence overrides, e.g. 304=360,magnetogram=720")
+    parser.add_argument("--ingestion-delay", type=int,
+                        default=settings.replay_archive_delay_seconds, metavar="SECONDS",
+                        help="how far the archive's newest image trails the clock "
+                             "(default: %(default)s)")
+    parser.add_argument("--pool", type=int, default=settings.replay_archive_pool,
+                        help="distinct pixel contents per source (default: %(default)s)")
+    parser.add_argument("--side", type=int, default=settings.replay_archive_side,
+                        help="archive image side in pixels (default: %(default)s)")
+    parser.add_argument("--archive-dir", default=settings.replay_archive_dir,
+                        help="cache of pre-encoded variants (default: %(default)s)")
+    parser.add_argument("--prerender", action="store_true",
+                        help="encode every missing archive variant before serving")
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
@@ -36,19 +55,33 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     from pathlib import Path
 
+    from datetime import timedelta
+
+    from nasaflow.replay.archive import ArchiveConfig, ArchiveReplay
+    from nasaflow.replay.archive_timeline import parse_cadences
     from nasaflow.replay.server import ReplayServer
     from nasaflow.settings import get_settings
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keys = [*args.apod_key, get_settings().apod_api_key]
+    archive = None
+    if args.archive:
+        archive = ArchiveConfig(parse_cadences(args.cadences),
+                                timedelta(seconds=args.ingestion_delay), args.pool, args.side,
+                                Path(args.archive_dir))
     server = ReplayServer(args.host, args.port, samples_dir=Path(args.samples),
                           apod_keys=[key for key in keys if key],
-                          demo_key_limit=args.demo_key_limit, key_limit=args.key_limit)
-    samples = server.state.helioviewer.samples
-    print(f"replay server on {server.url} with {len(samples)} JP2 sample(s) from "
-          f"{args.samples}; faults: header X-Replay-Fault or POST {server.url}/_replay/faults",
-          flush=True)
+                          demo_key_limit=args.demo_key_limit, key_limit=args.key_limit,
+                          archive=archive)
+    helioviewer = server.state.helioviewer
+    if isinstance(helioviewer, ArchiveReplay) and args.prerender:
+        print(f"rendering the archive pool under {helioviewer.pool.directory} ...", flush=True)
+        print(f"rendered {helioviewer.prerender()} variant(s)", flush=True)
+    served = "the synthetic archive around " if archive else ""
+    print(f"replay server on {server.url} with {served}{len(helioviewer.samples)} JP2 "
+          f"sample(s) from {args.samples}; faults: header X-Replay-Fault or POST "
+          f"{server.url}/_replay/faults", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

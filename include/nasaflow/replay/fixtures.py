@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -34,8 +34,92 @@ log = logging.getLogger(__name__)
 _AU = 149_597_870_700.0
 
 
+class ServedImage(Protocol):
+    """What the Helioviewer actions need of an image, bundled or synthetic."""
+
+    id: str
+    source: SdoSource
+    observed_at: datetime
+    width: int
+    height: int
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def date(self) -> datetime: ...
+
+    @property
+    def rel_path(self) -> str: ...
+
+    @property
+    def xml(self) -> bytes: ...
+
+    def read(self) -> bytes:
+        """The JP2 bytes."""
+        ...
+
+    def closest_image_json(self) -> dict[str, Any]:
+        """The getClosestImage body."""
+        ...
+
+
+class ArchiveLocation:
+    """Date and path every served image derives from its source, time and file name."""
+
+    source: SdoSource
+    observed_at: datetime
+    name: str
+
+    @property
+    def date(self) -> datetime:
+        """Observation time rounded to whole seconds, as getClosestImage reports it."""
+        rounded = self.observed_at.replace(microsecond=0)
+        if self.observed_at.microsecond >= 500_000:
+            rounded += timedelta(seconds=1)
+        return rounded
+
+    @property
+    def rel_path(self) -> str:
+        """Archive-relative path: <instrument>/<YYYY>/<MM>/<DD>/<measurement>/<file>."""
+        return (f"{self.source.instrument}/{self.observed_at:%Y/%m/%d}/"
+                f"{self.source.measurement}/{self.name}")
+
+
+def closest_image_json(image: ServedImage, fits: dict[str, str]) -> dict[str, Any]:
+    """The getClosestImage body of an image with FITS keys `fits` (§1.3)."""
+    ratio = image.width / float(fits.get("NAXIS1") or image.width)
+    cdelt = float(fits.get("CDELT1") or 0.6) / ratio
+    dsun = float(fits.get("DSUN_OBS") or _AU)
+    scale = cdelt * dsun / _AU
+    crpix1 = float(fits.get("CRPIX1") or (image.width + 1) / 2) * ratio
+    crpix2 = float(fits.get("CRPIX2") or (image.height + 1) / 2) * ratio
+    if fits.get("R_SUN"):
+        rsun = float(fits["R_SUN"]) * ratio
+    else:
+        rsun = float(fits.get("RSUN_OBS") or 960.0) / cdelt
+    return {
+        "id": image.id,
+        "date": image.date.strftime("%Y-%m-%d %H:%M:%S"),
+        "name": image.source.nickname,
+        "scale": scale,
+        "scaleCorrection": cdelt / scale,
+        "width": image.width,
+        "height": image.height,
+        "refPixelX": crpix1,
+        "refPixelY": crpix2,
+        "offsetX": float(fits.get("CRVAL1") or 0),
+        "offsetY": float(fits.get("CRVAL2") or 0),
+        "rotation": float(fits.get("CROTA2") or 0),
+        "rsun": rsun,
+        "dsun": dsun,
+        "sunCenterOffsetParams": [],
+        "layeringOrder": 1,
+    }
+
+
 @dataclass(frozen=True)
-class SampleImage:
+class SampleImage(ArchiveLocation):
     """One JP2 sample as Helioviewer would index it."""
 
     id: str
@@ -53,52 +137,13 @@ class SampleImage:
         """The Helioviewer file name."""
         return self.path.name
 
-    @property
-    def date(self) -> datetime:
-        """Observation time rounded to whole seconds, as getClosestImage reports it."""
-        rounded = self.observed_at.replace(microsecond=0)
-        if self.observed_at.microsecond >= 500_000:
-            rounded += timedelta(seconds=1)
-        return rounded
-
-    @property
-    def rel_path(self) -> str:
-        """Archive-relative path: <instrument>/<YYYY>/<MM>/<DD>/<measurement>/<file>."""
-        day = self.observed_at
-        return (f"{self.source.instrument}/{day:%Y/%m/%d}/{self.source.measurement}/"
-                f"{self.name}")
+    def read(self) -> bytes:
+        """The file's bytes."""
+        return self.path.read_bytes()
 
     def closest_image_json(self) -> dict[str, Any]:
         """The getClosestImage body for this image (§1.3)."""
-        fits = self.fits
-        ratio = self.width / float(fits.get("NAXIS1") or self.width)
-        cdelt = float(fits.get("CDELT1") or 0.6) / ratio
-        dsun = float(fits.get("DSUN_OBS") or _AU)
-        scale = cdelt * dsun / _AU
-        crpix1 = float(fits.get("CRPIX1") or (self.width + 1) / 2) * ratio
-        crpix2 = float(fits.get("CRPIX2") or (self.height + 1) / 2) * ratio
-        if fits.get("R_SUN"):
-            rsun = float(fits["R_SUN"]) * ratio
-        else:
-            rsun = float(fits.get("RSUN_OBS") or 960.0) / cdelt
-        return {
-            "id": self.id,
-            "date": self.date.strftime("%Y-%m-%d %H:%M:%S"),
-            "name": self.source.nickname,
-            "scale": scale,
-            "scaleCorrection": cdelt / scale,
-            "width": self.width,
-            "height": self.height,
-            "refPixelX": crpix1,
-            "refPixelY": crpix2,
-            "offsetX": float(fits.get("CRVAL1") or 0),
-            "offsetY": float(fits.get("CRVAL2") or 0),
-            "rotation": float(fits.get("CROTA2") or 0),
-            "rsun": rsun,
-            "dsun": dsun,
-            "sunCenterOffsetParams": [],
-            "layeringOrder": 1,
-        }
+        return closest_image_json(self, self.fits)
 
 
 def _sample_id(name: str) -> str:
@@ -107,7 +152,8 @@ def _sample_id(name: str) -> str:
                % 900_000_000)
 
 
-def _fits_keys(xml: bytes) -> dict[str, str]:
+def fits_keys(xml: bytes) -> dict[str, str]:
+    """The FITS keys of a Helioviewer XML header as text."""
     text = xml.decode("utf-8", "replace")
     fits = re.search(r"<fits>(.*?)</fits>", text, re.DOTALL)
     body = fits.group(1) if fits else text
@@ -131,7 +177,7 @@ def load_samples(directory: Path) -> list[SampleImage]:
         info = verify_image(data, "jp2")
         xml = jp2_xml(data) or b""
         samples.append(SampleImage(_sample_id(path.name), source, path, observed, info.width,
-                                   info.height, len(data), xml, _fits_keys(xml)))
+                                   info.height, len(data), xml, fits_keys(xml)))
     return sorted(samples, key=lambda s: (s.observed_at, s.name))
 
 

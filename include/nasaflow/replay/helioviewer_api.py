@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from nasaflow.replay.fixtures import SampleImage, source_name
+from nasaflow.replay.fixtures import SampleImage, ServedImage, source_name
 from nasaflow.replay.responses import (
     Reply,
     directory_index,
@@ -108,7 +108,11 @@ def _jsonp(payload: Any, callback: str | None) -> Reply:
 
 
 class HelioviewerReplay:
-    """Answers Helioviewer actions and /jp2/ static paths from a list of samples."""
+    """Answers Helioviewer actions and /jp2/ static paths from a list of samples.
+
+    The actions find images through `_nearest`, `_find` and `_ranges` only, which the
+    synthetic archive (archive.py) overrides.
+    """
 
     def __init__(self, samples: list[SampleImage], now: Callable[[], datetime]) -> None:
         self.samples = samples
@@ -141,7 +145,10 @@ class HelioviewerReplay:
             return json_reply({"success": False, "message": message, "data": []}, 400)
         return helioviewer_error_page(message)
 
-    def _nearest(self, moment: datetime, source_id: int) -> SampleImage | None:
+    def _find(self, image_id: str) -> ServedImage | None:
+        return self.by_id.get(image_id)
+
+    def _nearest(self, moment: datetime, source_id: int) -> ServedImage | None:
         candidates = [s for s in self.samples if s.source.source_id == source_id]
         if not candidates:
             return None
@@ -154,7 +161,7 @@ class HelioviewerReplay:
             10)
 
     def _switched(self, moment: datetime, source_id: int) -> int:
-        own = [s for s in self.samples if s.source.source_id == source_id]
+        own = self._ranges().get(source_id)
         if source_id in _SWITCH and own and moment < own[0].observed_at:
             return _SWITCH[source_id]
         return source_id
@@ -170,7 +177,7 @@ class HelioviewerReplay:
 
     def _jp2_image(self, values: dict[str, Any]) -> Reply:
         if "id" in values:
-            sample = self.by_id.get(str(values["id"]))
+            sample = self._find(str(values["id"]))
             if sample is None:
                 # The real action sends image headers before it discovers the id is unknown.
                 return Reply(200, b"File not found.", [("Content-Type", "image/jp2")])
@@ -183,7 +190,7 @@ class HelioviewerReplay:
             if values.get("json"):
                 return json_reply({"uri": uri})
             return text_reply(uri)
-        return Reply(200, sample.path.read_bytes(), [
+        return Reply(200, sample.read(), [
             ("Content-Type", "image/jp2"),
             ("Content-Disposition", f'attachment; filename="{sample.name}"'),
             ("Expires", "0"),
@@ -193,7 +200,7 @@ class HelioviewerReplay:
         ])
 
     def _jp2_header(self, values: dict[str, Any]) -> Reply:
-        sample = self.by_id.get(str(values["id"]))
+        sample = self._find(str(values["id"]))
         if sample is None:
             return helioviewer_runtime_error(f"No image found with id {values['id']}.", 24)
         # The box may be NUL-padded; the service answers from <?xml to </meta>.
@@ -204,8 +211,9 @@ class HelioviewerReplay:
             return text_reply(f"{callback}('{flat}')", content_type="application/javascript")
         return text_reply(xml, content_type="text/xml")
 
-    def _ranges(self) -> dict[int, tuple[SampleImage, SampleImage]]:
-        ranges: dict[int, tuple[SampleImage, SampleImage]] = {}
+    def _ranges(self) -> dict[int, tuple[ServedImage, ServedImage]]:
+        """sourceId -> (oldest, newest) image held."""
+        ranges: dict[int, tuple[ServedImage, ServedImage]] = {}
         for sample in self.samples:
             first, _ = ranges.get(sample.source.source_id, (sample, sample))
             ranges[sample.source.source_id] = (first, sample)
@@ -240,7 +248,7 @@ class HelioviewerReplay:
     def _status(self, _values: dict[str, Any]) -> Reply:
         now = self.now()
         status: dict[str, Any] = {}
-        for sample in self.samples:
+        for _, sample in sorted(self._ranges().values(), key=lambda pair: pair[1].observed_at):
             behind = int((now - sample.observed_at).total_seconds())
             status[sample.source.instrument] = {
                 "time": sample.date.strftime("%Y-%m-%dT%H:%M:%SZ"),

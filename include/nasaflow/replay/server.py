@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from nasaflow.replay.apod_api import ApodReplay
+from nasaflow.replay.archive import ArchiveConfig, ArchiveReplay
 from nasaflow.replay.faults import Fault, FaultBoard, parse_fault
 from nasaflow.replay.fixtures import build_apod_calendar, load_samples
 from nasaflow.replay.helioviewer_api import HelioviewerReplay
@@ -91,9 +92,11 @@ class ReplayState:
     """Everything the handlers share."""
 
     def __init__(self, samples_dir: Path, apod_keys: Iterable[str], demo_key_limit: int,
-                 key_limit: int, now: Callable[[], datetime]) -> None:
+                 key_limit: int, now: Callable[[], datetime],
+                 archive: ArchiveConfig | None = None) -> None:
         samples = load_samples(samples_dir)
-        self.helioviewer = HelioviewerReplay(samples, now)
+        self.helioviewer = (HelioviewerReplay(samples, now) if archive is None
+                            else ArchiveReplay(samples, now, archive))
         self.apod = ApodReplay(build_apod_calendar(samples), set(apod_keys),
                                demo_limit=demo_key_limit, key_limit=key_limit, now=now)
         self.faults = FaultBoard()
@@ -311,13 +314,16 @@ class ReplayServer:
     """The server bound to host:port (port 0 picks a free one); run in a thread or blocking.
 
     Accepted APOD keys are DEMO_KEY plus `apod_keys`; DEMO_KEY gets `demo_key_limit`
-    requests per rolling hour, other keys `key_limit`.
+    requests per rolling hour, other keys `key_limit`. With `archive`, Helioviewer
+    serves the synthetic archive around the samples (archive.py).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, samples_dir: Path,
                  apod_keys: Iterable[str] = (), demo_key_limit: int = 30,
-                 key_limit: int = 1000, now: Callable[[], datetime] = _utcnow) -> None:
-        self.state = ReplayState(samples_dir, apod_keys, demo_key_limit, key_limit, now)
+                 key_limit: int = 1000, now: Callable[[], datetime] = _utcnow,
+                 archive: ArchiveConfig | None = None) -> None:
+        self.state = ReplayState(samples_dir, apod_keys, demo_key_limit, key_limit, now,
+                                 archive)
         self._server = _Server((host, port), self.state)
         self._thread: threading.Thread | None = None
 
