@@ -31,7 +31,7 @@ from nasaflow.sources.helioviewer import SOURCES_BY_ID, SdoSource
 log = logging.getLogger(__name__)
 
 #: Largest disk use of a pool cache, bytes.
-DISK_BUDGET = 2 * 1024**3
+DISK_BUDGET = 2 * 10**9
 #: Compression ratios of the quality layers: the last (16:1 on 8-bit pixels, about
 #: 0.5 bit/px) gives the ~1.05 MB of a real 4096^2 SDO file (nasa-apis.md §1.7).
 _LAYER_RATIOS = [256, 128, 64, 32, 16]

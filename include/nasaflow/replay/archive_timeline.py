@@ -3,8 +3,8 @@
 Every source has a first image (its start in Helioviewer, nasa-apis.md §1.8) and a
 cadence, the instrument's real one by default (JSOC series aia.lev1_euv_12s,
 aia.lev1_uv_24s, aia.lev1_vis_1h; HMI's 45 s hmi.*_45s): image k is taken at
-start + k x cadence plus a deterministic sub-second jitter, as real observation times
-never fall on whole seconds. Bundled samples take the place of the series images within
+start + k x cadence give or take a deterministic sub-second jitter, as real observation
+times never fall on whole seconds. Bundled samples take the place of the series images within
 half a cadence of them, so a request at a sample's time answers the sample. Everything
 is arithmetic in integer milliseconds: nothing is stored whatever range is asked for.
 """
@@ -104,8 +104,10 @@ class SourceSeries:
         return min(1000, self.cadence_ms // 4)
 
     def time_ms(self, k: int) -> int:
-        """Observation time of series image k."""
-        jitter = mix(self.source_id, k) % self.jitter_span if self.jitter_span else 0
+        """Observation time of series image k: within half a second of start + k x cadence,
+        so its whole-second date is exactly that."""
+        span = self.jitter_span
+        jitter = mix(self.source_id, k) % span - span // 2 if span else 0
         return self.start_ms + k * self.cadence_ms + jitter
 
     def shadowed(self, k: int) -> bool:
@@ -116,7 +118,7 @@ class SourceSeries:
 
     def last_index(self, until_ms: int) -> int:
         """The last image taken at or before `until_ms` (-1 if none yet)."""
-        k = (until_ms - self.start_ms) // self.cadence_ms
+        k = (until_ms - self.start_ms) // self.cadence_ms + 1  # + 1: jitter may be early
         while k >= 0 and self.time_ms(k) > until_ms:
             k -= 1
         return k

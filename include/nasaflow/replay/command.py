@@ -53,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    from pathlib import Path
-
+    import sys
     from datetime import timedelta
+    from pathlib import Path
 
     from nasaflow.replay.archive import ArchiveConfig, ArchiveReplay
     from nasaflow.replay.archive_timeline import parse_cadences
@@ -66,21 +66,26 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keys = [*args.apod_key, get_settings().apod_api_key]
     archive = None
-    if args.archive:
-        archive = ArchiveConfig(parse_cadences(args.cadences),
-                                timedelta(seconds=args.ingestion_delay), args.pool, args.side,
-                                Path(args.archive_dir))
-    server = ReplayServer(args.host, args.port, samples_dir=Path(args.samples),
-                          apod_keys=[key for key in keys if key],
-                          demo_key_limit=args.demo_key_limit, key_limit=args.key_limit,
-                          archive=archive)
+    try:
+        if args.archive:
+            archive = ArchiveConfig(parse_cadences(args.cadences),
+                                    timedelta(seconds=args.ingestion_delay), args.pool,
+                                    args.side, Path(args.archive_dir))
+        server = ReplayServer(args.host, args.port, samples_dir=Path(args.samples),
+                              apod_keys=[key for key in keys if key],
+                              demo_key_limit=args.demo_key_limit, key_limit=args.key_limit,
+                              archive=archive)
+    except ValueError as exc:
+        print(f"replay-server: {exc}", file=sys.stderr)
+        return 2
     helioviewer = server.state.helioviewer
     if isinstance(helioviewer, ArchiveReplay) and args.prerender:
         print(f"rendering the archive pool under {helioviewer.pool.directory} ...", flush=True)
         print(f"rendered {helioviewer.prerender()} variant(s)", flush=True)
-    served = "the synthetic archive around " if archive else ""
-    print(f"replay server on {server.url} with {served}{len(helioviewer.samples)} JP2 "
-          f"sample(s) from {args.samples}; faults: header X-Replay-Fault or POST "
+    archived = (f" and the synthetic archive ({args.side} px, {args.pool} variant(s) per "
+                f"source under {args.archive_dir})" if archive else "")
+    print(f"replay server on {server.url} with {len(helioviewer.samples)} JP2 sample(s) from "
+          f"{args.samples}{archived}; faults: header X-Replay-Fault or POST "
           f"{server.url}/_replay/faults", flush=True)
     try:
         server.serve_forever()
