@@ -11,7 +11,7 @@ times. Without `--archive` the server holds the samples alone, as the demo expec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -36,8 +36,9 @@ from nasaflow.replay.fixtures import (
     fits_keys,
 )
 from nasaflow.replay.helioviewer_api import HelioviewerReplay
+from nasaflow.replay.responses import Reply, static_reply
 from nasaflow.settings import LOCAL_DIR
-from nasaflow.sources.helioviewer import SOURCES_BY_ID, SdoSource
+from nasaflow.sources.helioviewer import SDO_SOURCES, SOURCES_BY_ID, SdoSource, parse_filename
 
 #: Archive image ids: 1 SS KKKKKKKKKK (sourceId, series index), apart from the 9-digit
 #: sample ids.
@@ -171,6 +172,22 @@ class ArchiveReplay(HelioviewerReplay):
                 ordered = sorted(ends, key=lambda i: i.observed_at)
                 ranges[source_id] = (ordered[0], ordered[-1])
         return dict(sorted(ranges.items()))
+
+    def static(self, rel: str, request_headers: Mapping[str, str]) -> Reply:
+        """GET /jp2/<rel>: an archive image's file as Apache serves it; other paths (the
+        samples, directory pages) as without the archive."""
+        directory, _, name = rel.strip("/").rpartition("/")
+        try:
+            observed, instrument, measurement = parse_filename(name)
+        except ValueError:
+            return super().static(rel, request_headers)
+        source = SDO_SOURCES.get(measurement)
+        image = self._nearest(observed, source.source_id) if source and \
+            source.instrument == instrument else None
+        if image is None or not isinstance(image, ArchiveImage) or \
+                image.rel_path != rel.strip("/"):
+            return super().static(rel, request_headers)
+        return static_reply(image.read(), "image/jp2", self.modified, request_headers)
 
     def prerender(self) -> int:
         """Render every missing pool variant now instead of on first use."""

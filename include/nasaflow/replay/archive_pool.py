@@ -25,6 +25,7 @@ from PIL import Image
 
 from nasaflow.replay.archive_timeline import mix
 from nasaflow.replay.fixtures import SampleImage
+from nasaflow.sources.errors import CorruptImageError
 from nasaflow.sources.formats import iter_boxes
 from nasaflow.sources.helioviewer import SOURCES_BY_ID, SdoSource
 
@@ -153,6 +154,9 @@ class VariantPool:
             return split_codestream(path.read_bytes())
         except FileNotFoundError:
             pass
+        except (CorruptImageError, ValueError):
+            log.warning("re-rendering damaged archive variant %s", path)
+            path.unlink(missing_ok=True)
         with self._lock:
             lock = self._rendering.setdefault((source_id, variant), threading.Lock())
         with lock:

@@ -197,3 +197,18 @@ def test_faults_still_apply_to_archive_images(archive) -> None:
     clean = _get(archive, "getJP2Image", id=image_id)
     assert len(response.content) == len(clean.content)
     assert response.content[:16] == b"\x00" * 16 and response.content[16:] == clean.content[16:]
+
+
+def test_static_archive_serves_archive_files_by_their_uri_path(archive, client) -> None:
+    closest = client.closest_image(DAY + timedelta(hours=3), source_for("1600"))
+    rel = archive_path(client.jp2_uri(closest.id))
+    by_id = _get(archive, "getJP2Image", id=closest.id).content
+    static = requests.get(f"{archive.url}/jp2/{rel}", timeout=10)
+    assert static.status_code == 200 and static.headers["Accept-Ranges"] == "bytes"
+    assert static.content == by_id
+    # The same name one millisecond later is a well-formed name of no image.
+    folder, name = rel.rsplit("/", 1)
+    millis = int(name[21:24])
+    off_by_one = f"{folder}/{name[:21]}{(millis + 1) % 1000:03d}{name[24:]}"
+    assert parse_filename(off_by_one.rsplit("/", 1)[1])[1:] == ("AIA", "1600")
+    assert requests.get(f"{archive.url}/jp2/{off_by_one}", timeout=10).status_code == 404
