@@ -16,6 +16,8 @@ import pytest
 import requests
 from PIL import Image
 
+from nasaflow.ingest import plan_images
+from nasaflow.ingest.clients import SourceClients
 from nasaflow.replay.archive import ArchiveConfig
 from nasaflow.replay.server import ReplayServer
 from nasaflow.settings import SAMPLES_DIR
@@ -212,3 +214,13 @@ def test_static_archive_serves_archive_files_by_their_uri_path(archive, client) 
     off_by_one = f"{folder}/{name[:21]}{(millis + 1) % 1000:03d}{name[24:]}"
     assert parse_filename(off_by_one.rsplit("/", 1)[1])[1:] == ("AIA", "1600")
     assert requests.get(f"{archive.url}/jp2/{off_by_one}", timeout=10).status_code == 404
+
+
+def test_ingest_plan_of_a_channel_without_samples_has_no_gaps(archive, client, http) -> None:
+    clients = SourceClients(http, client, archive.url, "unused-key")
+    start = DAY + timedelta(hours=1)
+    plan = plan_images(start, start + timedelta(hours=2), ["helioviewer"], ["131"], 6,
+                       clients=clients)
+    assert [p.status for p in plan] == ["download"] * 20
+    assert {p.store_dir for p in plan} == {"AIA/2025/03/10/131"}
+    assert len({p.id for p in plan}) == 20
