@@ -129,7 +129,8 @@ class ArchiveReplay(HelioviewerReplay):
 
     def _last(self, source_id: int) -> int:
         """Newest series index published: taken before the clock minus the delay."""
-        return self.series[source_id].last_index(to_ms(self.now() - self.config.ingestion_delay))
+        published = self.now() - self.config.ingestion_delay
+        return self.series[source_id].last_index(to_ms(published))
 
     def _image(self, source_id: int, index: int) -> ArchiveImage:
         series = self.series[source_id]
@@ -164,7 +165,7 @@ class ArchiveReplay(HelioviewerReplay):
         ranges = super()._ranges()
         for source_id, series in self.series.items():
             last = self._last(source_id)
-            ends: list[ServedImage] = [image for image in ranges.get(source_id, ())]
+            ends: list[ServedImage] = list(ranges.get(source_id, ()))
             for index in (series.first_unshadowed(last), series.last_unshadowed(last)):
                 if index is not None:
                     ends.append(self._image(source_id, index))
@@ -176,7 +177,7 @@ class ArchiveReplay(HelioviewerReplay):
     def static(self, rel: str, request_headers: Mapping[str, str]) -> Reply:
         """GET /jp2/<rel>: an archive image's file as Apache serves it; other paths (the
         samples, directory pages) as without the archive."""
-        directory, _, name = rel.strip("/").rpartition("/")
+        name = rel.strip("/").rpartition("/")[2]
         try:
             observed, instrument, measurement = parse_filename(name)
         except ValueError:
