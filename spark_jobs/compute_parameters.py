@@ -29,7 +29,7 @@ from nasaflow.compute_job import (
 )
 from nasaflow.compute_report import Report, summarize
 from nasaflow.manifest import ImageRecord, ManifestError, read_manifest
-from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, PublishError, Publisher
+from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, Publisher, PublishError
 from nasaflow.settings import get_settings
 
 EXIT_BAD_INPUT = 2

@@ -14,13 +14,14 @@ statuses marked as Kafka failures.
 from __future__ import annotations
 
 import heapq
+import importlib
 import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from nasaflow.manifest import ImageRecord
-from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, PublishError, Publisher
+from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, Publisher, PublishError
 from nasaflow.messaging.schema import MESSAGE_BYTE_BUDGET, PartLayout, band_messages, plan_parts
 
 #: At most this many partitions per core. Up to that, every task is its own partition, so
@@ -172,8 +173,8 @@ def warm_up(_: object) -> None:
     start-up cost (worker processes, imports, the JVM's own warm-up) from the time per
     image.
     """
-    import nasaflow.imageio  # noqa: F401
-    import nasaflow.parameters.compute  # noqa: F401
+    for module in ("nasaflow.imageio", "nasaflow.parameters.compute"):
+        importlib.import_module(module)
 
 
 def publish_partition(groups: Iterable[list[Task]], config: JobConfig) -> list[TaskStatus]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 
 from nasaflow.ingest.clients import SourceClients
@@ -40,7 +40,7 @@ SOURCES = ("helioviewer", "apod")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _check_interval(start: datetime, end: datetime, cadence_minutes: int,
@@ -178,8 +178,8 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
 
 
 def _dates(start: datetime, end: datetime) -> list[date]:
-    first = start.astimezone(timezone.utc).date()
-    last = (end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    first = start.astimezone(UTC).date()
+    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
@@ -190,7 +190,7 @@ def _plan_apod(client: ApodClient, start: datetime, end: datetime,
     for day in _dates(start, end):
         if day > today:
             break
-        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         try:
             entry = client.entry(day)
         except NoImageError as exc:

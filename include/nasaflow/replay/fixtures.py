@@ -14,7 +14,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ class ApodCalendar:
 
     entries: dict[date, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
-    modified: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _render(sample: SampleImage | None, side: int, fmt: str) -> bytes:
@@ -155,7 +155,9 @@ def _render(sample: SampleImage | None, side: int, fmt: str) -> bytes:
             while width // 2 >= side and levels < 5:
                 width //= 2
                 levels += 1
-            source.reduce = levels
+            # Pillow's JPEG 2000 plugin reads `reduce` as an int (decode at 1/2**n), an
+            # attribute that shadows Image.reduce() in the type stubs.
+            source.reduce = levels  # type: ignore[assignment, method-assign]
             source.load()
             picture = source.convert("L").resize((side, side))
     buffer = io.BytesIO()

@@ -210,7 +210,9 @@ def verify_image(data: bytes, expected_format: str,
                 if image.size != (width, height):
                     raise CorruptImageError(f"JP2: header says {width}x{height}, the decoder "
                                             f"sees {image.size[0]}x{image.size[1]}")
-                image.reduce = _reduce_for(width, height, levels)
+                # Pillow's JPEG 2000 plugin reads `reduce` as an int (decode at 1/2**n), an
+                # attribute that shadows Image.reduce() in the type stubs.
+                image.reduce = _reduce_for(width, height, levels)  # type: ignore[assignment, method-assign]
             else:
                 width, height = image.size
                 image.draft(image.mode, (_PROBE_SIDE, _PROBE_SIDE))

@@ -15,7 +15,7 @@ def test_cli_serves_the_samples_on_a_free_port() -> None:
          "--host", "127.0.0.1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        seen = []
+        seen: list[str] = []
         match = None
         while match is None and process.stdout and len(seen) < 50:
             line = process.stdout.readline()
