@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nasaflow.compute_job import (
+from nasaflow.compute.publish import (
     PARTITIONS_PER_CORE,
     JobConfig,
     Plan,
@@ -19,7 +19,7 @@ from nasaflow.compute_job import (
     plan_tasks,
     publish_partition,
 )
-from nasaflow.compute_report import (
+from nasaflow.compute.report import (
     EXIT_IMAGES_FAILED,
     EXIT_KAFKA_UNREACHABLE,
     EXIT_OK,

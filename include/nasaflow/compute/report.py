@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nasaflow.compute_job import Plan, TaskStatus
+from nasaflow.compute.publish import Plan, TaskStatus
 from nasaflow.manifest import ImageRecord
 
 EXIT_OK = 0

@@ -4,7 +4,7 @@ spark_jobs/compute_parameters.py only ships these functions to executors, so eve
 that decides what a run does lives here and is testable in one process: which
 (image, cell-row range) tasks exist, how they are grouped into partitions so both cores
 stay busy, and how one partition computes and publishes its tasks with one producer.
-nasaflow.compute_report turns the small per-task statuses into the run's report.
+nasaflow.compute.report turns the small per-task statuses into the run's report.
 
 Failures are data, not exceptions: an image that cannot be read or computed yields a
 failed status naming it and the run goes on; a broker that stays unreachable yields
