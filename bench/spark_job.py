@@ -30,7 +30,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nasaflow.compute.publish import JobConfig, plan_tasks, publish_partition, warm_up
+from nasaflow.compute.plan import plan_tasks
+from nasaflow.compute.publish import JobConfig, publish_partition, warm_up
 from nasaflow.manifest import ImageRecord, write_manifest
 from nasaflow.messaging.admin import ensure_topic
 from nasaflow.settings import SAMPLES_DIR, get_settings

@@ -10,15 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nasaflow.compute.publish import (
-    PARTITIONS_PER_CORE,
-    JobConfig,
-    Plan,
-    TaskStatus,
-    partition_tasks,
-    plan_tasks,
-    publish_partition,
-)
+from nasaflow.compute.plan import PARTITIONS_PER_CORE, Plan, partition_tasks, plan_tasks
+from nasaflow.compute.publish import JobConfig, TaskStatus, publish_partition
 from nasaflow.compute.report import (
     EXIT_IMAGES_FAILED,
     EXIT_KAFKA_UNREACHABLE,
