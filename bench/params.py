@@ -26,7 +26,7 @@ from scipy import ndimage as ndi
 from scipy import stats
 from skimage.feature import canny
 
-from nasaflow.imageio import load_image
+from nasaflow.images.decode import load_image
 from nasaflow.parameters import PARAMETER_NAMES, compute_parameters
 
 DEFAULT_IMAGE = (

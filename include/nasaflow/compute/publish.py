@@ -91,7 +91,7 @@ def warm_up(_: object) -> None:
     start-up cost (worker processes, imports, the JVM's own warm-up) from the time per
     image.
     """
-    for module in ("nasaflow.imageio", "nasaflow.parameters.compute"):
+    for module in ("nasaflow.images.decode", "nasaflow.parameters.compute"):
         importlib.import_module(module)
 
 
@@ -145,7 +145,7 @@ def publish_task(task: Task, publisher: Publisher, patch_size: int) -> TaskStatu
 
 
 def _encoded_parts(task: Task, patch_size: int) -> Iterator[tuple[int, int, bytes]]:
-    from nasaflow.imageio import load_image
+    from nasaflow.images.decode import load_image
     from nasaflow.parameters import compute_parameters
 
     record = task.record

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 
+from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, GAP, SKIPPED, PlannedImage
 from nasaflow.sources.apod import ApodClient
@@ -27,7 +28,6 @@ from nasaflow.sources.errors import (
     OutOfToleranceError,
     SourceError,
 )
-from nasaflow.sources.formats import EXTENSIONS
 from nasaflow.sources.helioviewer import (
     HelioviewerClient,
     SdoSource,

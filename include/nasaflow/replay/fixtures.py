@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from nasaflow.sources.formats import jp2_xml, verify_image
+from nasaflow.images.verify import jp2_xml, verify_image
 from nasaflow.sources.helioviewer import (
     FILENAME,
     SDO_SOURCES,

@@ -27,8 +27,8 @@ from typing import Any
 import requests
 import urllib3
 
+from nasaflow.images.verify import CONTENT_TYPES, verify_image
 from nasaflow.sources.errors import CorruptImageError, UnexpectedBodyError
-from nasaflow.sources.formats import CONTENT_TYPES, verify_image
 from nasaflow.sources.http import DOWNLOAD_TIMEOUT, HttpClient
 
 log = logging.getLogger(__name__)

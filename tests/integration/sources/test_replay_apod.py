@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from nasaflow.sources.formats import verify_image
+from nasaflow.images.verify import verify_image
 
 
 def _apod(replay, headers: dict | None = None, **params: str) -> requests.Response:

@@ -118,7 +118,7 @@ def test_a_corrupt_image_is_named_and_the_others_are_published(job_run: JobRun) 
 
 
 def test_every_cell_arrives_with_the_library_values(job_run: JobRun) -> None:
-    from nasaflow.imageio import load_image
+    from nasaflow.images.decode import load_image
     from nasaflow.parameters import compute_parameters
 
     parts: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
