@@ -20,7 +20,8 @@ from typing import Any
 
 from PIL import Image
 
-from nasaflow.images.verify import jp2_xml, verify_image
+from nasaflow.images.jp2 import jp2_xml
+from nasaflow.images.verify import verify_image
 from nasaflow.sources.helioviewer import (
     FILENAME,
     SDO_SOURCES,

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nasaflow.images.verify import jp2_xml, sniff_format, verify_image
+from nasaflow.images.jp2 import jp2_xml
+from nasaflow.images.verify import sniff_format, verify_image
 from nasaflow.settings import SAMPLES_DIR
 from nasaflow.sources.errors import CorruptImageError
 
