@@ -60,22 +60,6 @@ def run_settings() -> Settings:
     )
 
 
-def day_of(params: dict[str, Any], start: datetime | None,
-           end: datetime | None) -> tuple[datetime, datetime]:
-    """The interval to ingest: the *date* param's UTC day if given, else the data interval."""
-    if params.get("date"):
-        day = datetime.fromisoformat(params["date"]).replace(tzinfo=UTC)
-        return day, day + timedelta(days=1)
-    if start is None or end is None:
-        raise ValueError("this run has no data interval: give a date to ingest")
-    return start, end
-
-
-def expected_cells(width: int, height: int, patch_size: int) -> int:
-    """Cells of the parameter grid (the remainder rows and columns are left out)."""
-    return (height // patch_size) * (width // patch_size)
-
-
 @dag(
     dag_id="nasa_ingest",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
@@ -119,10 +103,12 @@ def nasa_ingest() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from nasaflow.ingest import SourceClients, plan_images
+        from nasaflow.ingest.plan import day_to_ingest
         from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
 
         try:
-            start, end = day_of(params, data_interval_start, data_interval_end)
+            start, end = day_to_ingest(params.get("date"), data_interval_start,
+                                       data_interval_end)
             planned = plan_images(start, end, params["sources"], params["wavelengths"],
                                   params["cadence_minutes"],
                                   clients=SourceClients.from_settings(run_settings()))
@@ -169,7 +155,7 @@ def nasa_ingest() -> None:
         from nasaflow.db import connect
         from nasaflow.ingest import quarantine, register_images
         from nasaflow.manifest import ImageRecord, write_manifest
-        from nasaflow.sink.landing import missing_cells
+        from nasaflow.sink.landing import expected_cells, missing_cells
 
         settings = run_settings()
         patch = params["patch_size"]

@@ -43,6 +43,22 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def day_to_ingest(date_param: str | None, interval_start: datetime | None,
+                  interval_end: datetime | None) -> tuple[datetime, datetime]:
+    """The interval a run ingests: the UTC day of its *date* param when given (a manual
+    run for one day), else its data interval (scheduled runs and backfills).
+
+    Raises:
+        ValueError: no date was given and the run has no data interval (a manual run).
+    """
+    if date_param:
+        day = datetime.fromisoformat(date_param).replace(tzinfo=UTC)
+        return day, day + timedelta(days=1)
+    if interval_start is None or interval_end is None:
+        raise ValueError("this run has no data interval: give a date to ingest")
+    return interval_start, interval_end
+
+
 def _check_interval(start: datetime, end: datetime, cadence_minutes: int,
                     now: datetime) -> None:
     for name, value in (("interval_start", start), ("interval_end", end)):
