@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := ops/with-env.sh
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status demo test test-unit bench clean
+.PHONY: help setup up down status demo lint test test-unit bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,12 @@ demo: up  ## run the pipeline end to end on the bundled sample date and print wh
 # Service-free tests first, then real services, then through Airflow, then the browser.
 TEST_ORDER := tests/unit tests/dags tests/integration tests/e2e tests/browser
 
-test: up  ## install, start and run the whole test suite
+# ruff and mypy read their settings (rules, paths) from pyproject.toml.
+lint: setup  ## check the code: ruff (style, bugs, imports, Airflow rules) and mypy (types)
+	@.venv/bin/ruff check
+	@.venv/bin/mypy
+
+test: lint up  ## check the code, then install, start and run the whole test suite
 	@$(ENV) python -m pytest $(TEST_ORDER) $(PYTEST_ARGS)
 
 test-unit: setup  ## the tests that need no service

@@ -18,6 +18,7 @@ import argparse
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from scipy import ndimage as ndi
 from scipy import stats
 from skimage.feature import canny
 
-from nasaflow.imageio import load_image
+from nasaflow.images.decode import load_image
 from nasaflow.parameters import PARAMETER_NAMES, compute_parameters
 
 DEFAULT_IMAGE = (
@@ -154,11 +155,11 @@ def main() -> None:
         loops: dict[str, float] = {}
         for name in PARAMETER_NAMES:
             loops[name] = per_cell_loop(image, p, name, sampled) * scale
-            fast = best_of(2, lambda: compute_parameters(image, p, [name]))
+            fast = best_of(2, partial(compute_parameters, image, p, [name]))
             print(f"{p:>6}  {name:<22}{loops[name]:>12.2f} s{fast:>10.3f} s{loops[name] / fast:>9.0f}x")
         for label, names in (("eight statistics", STATISTICS), ("all ten", list(PARAMETER_NAMES))):
             loop = sum(loops[name] for name in names)
-            fast = best_of(2, lambda: compute_parameters(image, p, names))
+            fast = best_of(2, partial(compute_parameters, image, p, names))
             extra = f"   ({fast / decode:.2f}x decode)" if label == "all ten" else ""
             print(f"{p:>6}  {label:<22}{loop:>12.2f} s{fast:>10.3f} s{loop / fast:>9.0f}x{extra}")
         print()

@@ -30,10 +30,9 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import Pool
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -67,13 +66,13 @@ def message(image_id: str, part: int, cells: str) -> bytes:
         "schema_version": 1, "image_id": image_id, "source": "helioviewer",
         "instrument": "AIA", "wavelength": "193", "observed_at": "2022-01-01T00:03:52Z",
         "patch_size": 64, "grid": {"rows": GRID, "cols": GRID}, "part": part, "parts": PARTS,
-        "published_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        "published_at": datetime.now(UTC).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
     }, separators=(",", ":"))
     return f'{header[:-1]},"cells":{cells}}}'.encode()
 
 
-def producer(bootstrap: str) -> "KafkaProducer":
+def producer(bootstrap: str) -> KafkaProducer:
     from kafka import KafkaProducer
 
     return KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip",
@@ -155,8 +154,8 @@ def latency(settings: Settings, conn: psycopg.Connection, topic: str, query: str
             sent = time.monotonic()
             kafka.send(topic, key=image.encode(), value=message(image, 0, band))
             kafka.flush(timeout=60)
-            while not conn.execute("SELECT EXISTS (SELECT 1 FROM image_parameters"
-                                   " WHERE image_id = %s)", (image,)).fetchone()[0]:
+            while conn.execute("SELECT 1 FROM image_parameters WHERE image_id = %s LIMIT 1",
+                               (image,)).fetchone() is None:
                 if process.poll() is not None:
                     raise SystemExit(f"the stream stopped, see {log}")
                 if time.monotonic() - sent > 300:
@@ -179,7 +178,7 @@ def cleanup(settings: Settings, conn: psycopg.Connection, prefix: str, queries: 
                  (prefix, prefix + "\U0010ffff"))
     for table in ("stream_batches", "stream_staged_cells", "stream_staged_dead_letters",
                   "dead_letters"):
-        conn.execute(f"DELETE FROM {table} WHERE query = ANY(%s)",  # type: ignore[arg-type]
+        conn.execute(f"DELETE FROM {table} WHERE query = ANY(%s)",
                      (queries,))
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:

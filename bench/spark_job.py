@@ -27,10 +27,11 @@ import subprocess
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from nasaflow.compute_job import JobConfig, plan_tasks, publish_partition, warm_up
+from nasaflow.compute.plan import plan_tasks
+from nasaflow.compute.publish import JobConfig, publish_partition, warm_up
 from nasaflow.manifest import ImageRecord, write_manifest
 from nasaflow.messaging.admin import ensure_topic
 from nasaflow.settings import SAMPLES_DIR, get_settings
@@ -56,7 +57,7 @@ def bench_records(count: int) -> list[ImageRecord]:
             instrument=stem.split("_SDO_")[1].split("_")[0],
             wavelength=stem.rsplit("_", 1)[1],
             observed_at=datetime.strptime(stem[:20], "%Y_%m_%d__%H_%M_%S").replace(
-                tzinfo=timezone.utc),
+                tzinfo=UTC),
             path=str(path), width=4096, height=4096,
         ))
     return records

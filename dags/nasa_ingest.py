@@ -28,7 +28,7 @@ unknown wavelength, a missing APOD key) fails the run at *plan* with the reason.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,8 @@ from airflow.sdk import Connection, Param, PokeReturnValue, TriggerRule, dag, ta
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from nasaflow.settings import Settings, get_settings
-from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
 from nasaflow.sources.helioviewer import SDO_SOURCES
+from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
 
 SETTINGS = get_settings()
 PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
@@ -60,27 +60,11 @@ def run_settings() -> Settings:
     )
 
 
-def day_of(params: dict[str, Any], start: datetime | None,
-           end: datetime | None) -> tuple[datetime, datetime]:
-    """The interval to ingest: the *date* param's UTC day if given, else the data interval."""
-    if params.get("date"):
-        day = datetime.fromisoformat(params["date"]).replace(tzinfo=timezone.utc)
-        return day, day + timedelta(days=1)
-    if start is None or end is None:
-        raise ValueError("this run has no data interval: give a date to ingest")
-    return start, end
-
-
-def expected_cells(width: int, height: int, patch_size: int) -> int:
-    """Cells of the parameter grid (the remainder rows and columns are left out)."""
-    return (height // patch_size) * (width // patch_size)
-
-
 @dag(
     dag_id="nasa_ingest",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     # Catchup creates a run per day from the start date (NASAFLOW_INGEST_START_DATE).
-    start_date=datetime.fromisoformat(SETTINGS.ingest_start_date).replace(tzinfo=timezone.utc),
+    start_date=datetime.fromisoformat(SETTINGS.ingest_start_date).replace(tzinfo=UTC),
     catchup=SETTINGS.ingest_catchup,
     max_active_runs=2,
     doc_md=__doc__,
@@ -119,10 +103,12 @@ def nasa_ingest() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from nasaflow.ingest import SourceClients, plan_images
+        from nasaflow.ingest.plan import day_to_ingest
         from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
 
         try:
-            start, end = day_of(params, data_interval_start, data_interval_end)
+            start, end = day_to_ingest(params.get("date"), data_interval_start,
+                                       data_interval_end)
             planned = plan_images(start, end, params["sources"], params["wavelengths"],
                                   params["cadence_minutes"],
                                   clients=SourceClients.from_settings(run_settings()))
@@ -144,7 +130,9 @@ def nasa_ingest() -> None:
         from nasaflow.ingest import SourceClients, download_image, quarantined_from
         from nasaflow.sources.errors import CorruptImageError
 
-        get_current_context()["image_name"] = planned.get("filename") or planned.get("id")
+        # A key of our own for map_index_template, beyond the keys Context declares.
+        context, image_name = get_current_context(), planned.get("filename") or planned.get("id")
+        context["image_name"] = image_name  # type: ignore[typeddict-unknown-key]
         settings = run_settings()
         try:
             image = download_image(planned, clients=SourceClients.from_settings(settings),
@@ -167,7 +155,7 @@ def nasa_ingest() -> None:
         from nasaflow.db import connect
         from nasaflow.ingest import quarantine, register_images
         from nasaflow.manifest import ImageRecord, write_manifest
-        from nasaflow.sink.landing import missing_cells
+        from nasaflow.sink.landing import expected_cells, missing_cells
 
         settings = run_settings()
         patch = params["patch_size"]
@@ -206,7 +194,7 @@ def nasa_ingest() -> None:
         """Skip the compute step when no image of the day needs computing."""
         return bool(registered["manifest"])
 
-    compute = SparkSubmitOperator(
+    compute_parameters = SparkSubmitOperator(
         task_id="compute_parameters",
         conn_id="spark_default",
         application=str(COMPUTE_APPLICATION),
@@ -260,11 +248,14 @@ def nasa_ingest() -> None:
             raise AirflowFailException("; ".join(problems) + " (the other images were ingested)")
         return len(registered["expected"])
 
-    planned = plan()
-    registered = register(download.expand(planned=planned), planned)
-    gate = has_images(registered)
-    landing = await_landing(registered)
-    gate >> compute >> landing >> finish(registered)
+    # mypy reads each task's Python signature: at parse time upstream results are XComArgs
+    # and Airflow injects the context arguments (params, dag_run) itself at run time; misc:
+    # Airflow's Task type declares __call__ as an attribute.
+    planned = plan()  # type: ignore[call-arg, misc]
+    registered = register(download.expand(planned=planned), planned)  # type: ignore[call-arg, arg-type, misc]
+    gate = has_images(registered)  # type: ignore[arg-type]
+    landing = await_landing(registered)  # type: ignore[call-arg, arg-type, misc]
+    gate >> compute_parameters >> landing >> finish(registered)  # type: ignore[arg-type]
 
 
 nasa_ingest()

@@ -32,7 +32,7 @@ replay its own `--query-name` (one driver per name). See docs/operations-stream.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag
@@ -48,7 +48,7 @@ LOCK_WAIT_SECONDS = 120
     dag_id="stream_to_postgres",
     schedule="@continuous",
     max_active_runs=1,
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
     catchup=False,
     doc_md=__doc__,
     tags=["nasaflow", "stream", "kafka", "postgres"],

@@ -4,7 +4,7 @@ Submitted by the nasa_ingest DAG (SparkSubmitOperator, local[2] by default). The
 are cut into (image, cell-row range) tasks; executors decode, compute and publish their
 tasks with one producer per partition, and only small per-task statuses come back to the
 driver, which writes the report and exits non-zero when an image or Kafka failed.
-Everything but the Spark wiring is in nasaflow.compute_job and nasaflow.compute_report.
+Everything but the Spark wiring is in the nasaflow.compute package.
 
 Exit codes: 0 all published; 1 some images failed (named in the report and on stdout);
 2 bad arguments or manifest; 3 Kafka unreachable after bounded retries.
@@ -18,18 +18,11 @@ import time
 from collections.abc import Sequence
 from functools import partial
 
-from nasaflow.compute_job import (
-    JobConfig,
-    Plan,
-    TaskStatus,
-    partition_tasks,
-    plan_tasks,
-    publish_partition,
-    warm_up,
-)
-from nasaflow.compute_report import Report, summarize
+from nasaflow.compute.plan import Plan, partition_tasks, plan_tasks
+from nasaflow.compute.publish import JobConfig, TaskStatus, publish_partition, warm_up
+from nasaflow.compute.report import Report, summarize
 from nasaflow.manifest import ImageRecord, ManifestError, read_manifest
-from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, PublishError, Publisher
+from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, Publisher, PublishError
 from nasaflow.settings import get_settings
 
 EXIT_BAD_INPUT = 2

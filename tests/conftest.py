@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from nasaflow.settings import Settings
+
+if TYPE_CHECKING:  # imported inside the fixtures, so collecting tests stays cheap
+    import psycopg
+
+    from nasaflow.operations.airflow_rest import AirflowRestClient
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +28,7 @@ def settings() -> Settings:
 
 
 @pytest.fixture()
-def db_conn(settings: Settings) -> Iterator["psycopg.Connection"]:  # noqa: F821
+def db_conn(settings: Settings) -> Iterator[psycopg.Connection]:
     """An autocommit connection to the data database."""
     import psycopg
 
@@ -47,7 +53,7 @@ AIRFLOW_URL = "http://127.0.0.1:8080"
 
 
 @pytest.fixture(scope="session")
-def airflow_api() -> "AirflowRestClient":  # noqa: F821
+def airflow_api() -> AirflowRestClient:
     """A REST client logged in with the .env admin credentials."""
     import os
 
@@ -61,14 +67,14 @@ def airflow_api() -> "AirflowRestClient":  # noqa: F821
 
 
 @pytest.fixture(scope="session")
-def stream_running(airflow_api: "AirflowRestClient") -> None:
+def stream_running(airflow_api: AirflowRestClient) -> None:
     """stream_to_postgres unpaused, with its spark-submit task running (restarted if it
     waits out a retry delay: earlier tests stop PostgreSQL on purpose)."""
     airflow_api.ensure_running("stream_to_postgres", "stream")
 
 
 @pytest.fixture(scope="session")
-def ingest_dag(airflow_api: "AirflowRestClient", stream_running: None) -> str:
+def ingest_dag(airflow_api: AirflowRestClient, stream_running: None) -> str:
     """nasa_ingest unpaused (manual and backfill runs only run on an unpaused DAG)."""
     airflow_api.wait_for_dag("nasa_ingest")
     airflow_api.set_paused("nasa_ingest", False)

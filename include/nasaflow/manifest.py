@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class ImageRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ImageRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> ImageRecord:
         """The record described by `data` (keys as in `to_dict`; unknown keys ignored).
 
         Raises:
@@ -119,12 +119,12 @@ def parse_utc(text: object) -> datetime:
         raise ManifestError(f"observed_at is not ISO-8601: {text!r}") from exc
     if moment.tzinfo is None:
         raise ManifestError(f"observed_at has no timezone (expected e.g. a Z suffix): {text!r}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def format_utc(moment: datetime) -> str:
     """ISO-8601 in UTC with a Z suffix (microseconds only when not zero)."""
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ImageRecord]:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 #: Repository root: include/nasaflow/settings.py -> parents[2].
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -82,16 +83,16 @@ class Settings:
     spark_local_ip: str = "127.0.0.1"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from NASAFLOW_* variables, falling back to the defaults above."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for field in fields(cls):
             raw = env.get(f"NASAFLOW_{field.name.upper()}")
             if raw is None or raw == "":
                 continue
             values[field.name] = _parse(raw, field.type, field.name)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
 
 def _parse(raw: str, kind: object, name: str) -> object:

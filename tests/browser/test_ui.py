@@ -26,7 +26,7 @@ from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page, exp
 from tests.conftest import AIRFLOW_URL
 
 if TYPE_CHECKING:
-    from conftest import Credentials  # tests/browser/conftest.py
+    from tests.browser.conftest import Credentials
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

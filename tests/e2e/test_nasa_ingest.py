@@ -8,6 +8,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from typing import Any, LiteralString
 
 import psycopg
 import pytest
@@ -28,9 +29,16 @@ def image_row(conn: psycopg.Connection, image_id: str) -> tuple | None:
                         " FROM images WHERE id = %s", (image_id,)).fetchone()
 
 
+def value(conn: psycopg.Connection, sql: LiteralString, params: tuple[object, ...]) -> Any:
+    """The single value of a one-row query (an aggregate)."""
+    row = conn.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
 def cells(conn: psycopg.Connection, image_id: str, patch_size: int = 64) -> int:
-    return conn.execute("SELECT count(*) FROM image_parameters WHERE image_id = %s"
-                        " AND patch_size = %s", (image_id, patch_size)).fetchone()[0]
+    return int(value(conn, "SELECT count(*) FROM image_parameters WHERE image_id = %s"
+                     " AND patch_size = %s", (image_id, patch_size)))
 
 
 def forget_image(settings: Settings, image_id: str) -> None:
@@ -69,9 +77,9 @@ def test_rerun_of_a_complete_date_changes_nothing(
         airflow_api: AirflowRestClient, ingest_dag: str, sample_run: str,
         db_conn: psycopg.Connection) -> None:
     before = image_row(db_conn, SAMPLE_IMAGE)
-    landed_before = db_conn.execute(
-        "SELECT max(landed_at) FROM image_parameters WHERE image_id = %s",
-        (SAMPLE_IMAGE,)).fetchone()[0]
+    assert before is not None, f"{SAMPLE_IMAGE} is not registered"
+    landed_before = value(db_conn, "SELECT max(landed_at) FROM image_parameters"
+                          " WHERE image_id = %s", (SAMPLE_IMAGE,))
     mtime_before = Path(before[0]).stat().st_mtime_ns
     run_id = airflow_api.trigger(ingest_dag, {"date": SAMPLE_DATE, "wavelengths": ["193"]})
     assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=600) == "success"
@@ -79,8 +87,8 @@ def test_rerun_of_a_complete_date_changes_nothing(
     assert Path(before[0]).stat().st_mtime_ns == mtime_before, "file downloaded again"
     states = {ti["task_id"]: ti["state"] for ti in airflow_api.task_instances(ingest_dag, run_id)}
     assert states["compute_parameters"] == "skipped", "a complete image was recomputed"
-    assert db_conn.execute("SELECT max(landed_at) FROM image_parameters WHERE image_id = %s",
-                           (SAMPLE_IMAGE,)).fetchone()[0] == landed_before
+    assert value(db_conn, "SELECT max(landed_at) FROM image_parameters WHERE image_id = %s",
+                 (SAMPLE_IMAGE,)) == landed_before
 
 
 def test_backfill_of_three_dates_creates_three_successful_runs(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 
-def connect(db_url: str, **kwargs: object) -> psycopg.Connection:
+def connect(db_url: str, **kwargs: Any) -> psycopg.Connection:
     """Open a connection to the data database; `db_url` is a postgresql:// URL."""
-    return psycopg.connect(db_url, **kwargs)  # type: ignore[arg-type]
+    return psycopg.connect(db_url, **kwargs)

@@ -35,7 +35,7 @@ def migrate(db_url: str, sql_dir: Path = SQL_DIR) -> list[str]:
         applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         for path in pending_migrations(applied, sql_dir):
             with conn.transaction():
-                conn.execute(path.read_text())  # type: ignore[arg-type]
+                conn.execute(path.read_text())
                 conn.execute(
                     "INSERT INTO schema_migrations (version) VALUES (%s) ON CONFLICT DO NOTHING",
                     (path.stem,),

@@ -26,7 +26,7 @@ class SourceClients:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None,
-                      policy: RetryPolicy | None = None) -> "SourceClients":
+                      policy: RetryPolicy | None = None) -> SourceClients:
         """Clients for the configured base URLs; `policy` overrides the retry policy."""
         settings = settings or get_settings()
         policy = policy or RetryPolicy(max_retry_after=float(settings.max_retry_after))

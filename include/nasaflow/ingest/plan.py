@@ -14,9 +14,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 
+from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, GAP, SKIPPED, PlannedImage
 from nasaflow.sources.apod import ApodClient
@@ -27,7 +28,6 @@ from nasaflow.sources.errors import (
     OutOfToleranceError,
     SourceError,
 )
-from nasaflow.sources.formats import EXTENSIONS
 from nasaflow.sources.helioviewer import (
     HelioviewerClient,
     SdoSource,
@@ -40,7 +40,23 @@ SOURCES = ("helioviewer", "apod")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+def day_to_ingest(date_param: str | None, interval_start: datetime | None,
+                  interval_end: datetime | None) -> tuple[datetime, datetime]:
+    """The interval a run ingests: the UTC day of its *date* param when given (a manual
+    run for one day), else its data interval (scheduled runs and backfills).
+
+    Raises:
+        ValueError: no date was given and the run has no data interval (a manual run).
+    """
+    if date_param:
+        day = datetime.fromisoformat(date_param).replace(tzinfo=UTC)
+        return day, day + timedelta(days=1)
+    if interval_start is None or interval_end is None:
+        raise ValueError("this run has no data interval: give a date to ingest")
+    return interval_start, interval_end
 
 
 def _check_interval(start: datetime, end: datetime, cadence_minutes: int,
@@ -178,8 +194,8 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
 
 
 def _dates(start: datetime, end: datetime) -> list[date]:
-    first = start.astimezone(timezone.utc).date()
-    last = (end.astimezone(timezone.utc) - timedelta(microseconds=1)).date()
+    first = start.astimezone(UTC).date()
+    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
@@ -190,7 +206,7 @@ def _plan_apod(client: ApodClient, start: datetime, end: datetime,
     for day in _dates(start, end):
         if day > today:
             break
-        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         try:
             entry = client.entry(day)
         except NoImageError as exc:

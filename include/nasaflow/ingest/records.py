@@ -36,13 +36,14 @@ class _JsonRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every field."""
+        # A mixin of dataclasses: mypy cannot see that `self` is one.
         values = asdict(self)  # type: ignore[call-overload]
         return {key: _to_json(value) for key, value in values.items()}
 
     @classmethod
     def from_dict(cls: type[_Record], data: Mapping[str, Any]) -> _Record:
         """The record from `to_dict` output; unknown keys are ignored."""
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # as in to_dict
         values = {key: value for key, value in data.items() if key in names}
         for key in cls._datetimes:
             if isinstance(values.get(key), str):
@@ -53,8 +54,9 @@ class _JsonRecord:
         return cls(**values)
 
     @classmethod
-    def coerce(cls: type[_Record], value: "_Record | Mapping[str, Any]") -> _Record:
+    def coerce(cls: type[_Record], value: _Record | Mapping[str, Any]) -> _Record:
         """Accept the record itself or its dict form (as XCom hands it back)."""
+        # isinstance(value, cls) does not narrow a union holding the TypeVar for mypy.
         return value if isinstance(value, cls) else cls.from_dict(value)  # type: ignore[arg-type]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from nasaflow.settings import get_settings
 
@@ -14,10 +15,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: i
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nasaflow-admin")
     try:
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics([NewTopic(topic, partitions, replication)])
-        except TopicAlreadyExistsError:
-            pass
         described = admin.describe_topics([topic])[0]
         current = len(described["partitions"])
         if current < partitions:

@@ -119,7 +119,7 @@ class Publisher:
         """Close the producer without waiting for unsent messages (call flush first)."""
         self._producer.close(timeout=0)
 
-    def __enter__(self) -> "Publisher":
+    def __enter__(self) -> Publisher:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

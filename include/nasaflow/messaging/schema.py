@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,7 +112,7 @@ def plan_parts(
             source or an over-long id).
         ValueError: not even one row of cells fits `budget`.
     """
-    worst_cell = {"row": rows - 1, "col": cols - 1}
+    worst_cell: dict[str, float] = {"row": rows - 1, "col": cols - 1}
     worst_cell.update(dict.fromkeys(parameter_names(), _LONGEST_FLOAT))
     header = _header(record, patch_size, rows, cols, rows, rows, _format_published(None))
     validate_document({**header, "part": 0, "parts": 1, "cells": [worst_cell]})
@@ -129,7 +129,7 @@ def plan_parts(
 
 
 def band_messages(
-    record: ImageRecord, grid: "ParameterGrid", layout: PartLayout, parts: Sequence[int],
+    record: ImageRecord, grid: ParameterGrid, layout: PartLayout, parts: Sequence[int],
     published_at: datetime | None = None,
 ) -> Iterator[tuple[int, int, bytes]]:
     """Encode `parts` of `record` from a grid that holds their cell rows.
@@ -207,7 +207,7 @@ def validate_document(document: Any) -> None:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> "jsonschema.protocols.Validator":
+def _validator() -> jsonschema.protocols.Validator:
     import jsonschema
 
     checker = jsonschema.FormatChecker(formats=())
@@ -255,8 +255,8 @@ def _header(
 
 def _format_published(moment: datetime | None) -> str:
     """Millisecond UTC time with Z: fixed length, so the size bound holds for any time."""
-    moment = datetime.now(timezone.utc) if moment is None else moment
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+    moment = datetime.now(UTC) if moment is None else moment
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
 
@@ -271,9 +271,9 @@ def _cells(
     columns = [_finite_or_none(values[name][first : first + count].ravel().tolist())
                for name in names]
     cells: list[dict[str, Any]] = []
-    for index, row_values in enumerate(zip(*columns)):
+    for index, row_values in enumerate(zip(*columns, strict=True)):
         cell: dict[str, Any] = {"row": start + index // cols, "col": index % cols}
-        cell.update(zip(names, row_values))
+        cell.update(zip(names, row_values, strict=True))
         cells.append(cell)
     return cells
 

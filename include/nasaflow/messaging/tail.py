@@ -64,11 +64,9 @@ def run(args: argparse.Namespace) -> int:
             consumer.seek_to_beginning(*assigned)
         else:
             consumer.seek_to_end(*assigned)
-        count = 0
-        for message in consumer:
+        for count, message in enumerate(consumer, start=1):
             print(describe(message.value, message.key, message.partition, message.offset),
                   flush=True)
-            count += 1
             if args.max_messages is not None and count >= args.max_messages:
                 break
     except KeyboardInterrupt:

@@ -44,11 +44,13 @@ _LAZY = {
 
 __all__ = ["PARAMETER_NAMES", *_LAZY]
 
-if TYPE_CHECKING:
-    from nasaflow.parameters.compute import ParameterGrid, compute_parameters
-    from nasaflow.parameters.conventions import CONVENTIONS
-    from nasaflow.parameters.grid import CellGrid, make_grid
-    from nasaflow.parameters.histogram import HistogramSettings
+if TYPE_CHECKING:  # re-exported (`as` names them public); loaded on first use by __getattr__
+    from nasaflow.parameters.compute import ParameterGrid as ParameterGrid
+    from nasaflow.parameters.compute import compute_parameters as compute_parameters
+    from nasaflow.parameters.conventions import CONVENTIONS as CONVENTIONS
+    from nasaflow.parameters.grid import CellGrid as CellGrid
+    from nasaflow.parameters.grid import make_grid as make_grid
+    from nasaflow.parameters.histogram import HistogramSettings as HistogramSettings
 
 
 def __getattr__(name: str) -> Any:

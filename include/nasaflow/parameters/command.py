@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print the parameters; 0 on success, 2 on bad input."""
-    from nasaflow.imageio import ImageDecodeError, load_image
+    from nasaflow.images.decode import ImageDecodeError, load_image
     from nasaflow.parameters.compute import compute_parameters
     from nasaflow.parameters.histogram import HistogramSettings
 

@@ -117,7 +117,7 @@ def _any_blocks(grid: np.ndarray, factor: int) -> np.ndarray:
         grid = np.pad(grid, ((0, 0), (0, nh * factor - h), (0, nw * factor - w)))
     if factor == 2:
         return (grid[:, 0::2, 0::2] | grid[:, 1::2, 0::2]) | (grid[:, 0::2, 1::2] | grid[:, 1::2, 1::2])
-    return grid.reshape(n, nh, factor, nw, factor).any(axis=(2, 4))
+    return np.asarray(grid.reshape(n, nh, factor, nw, factor).any(axis=(2, 4)))
 
 
 def dimension_from_counts(counts: np.ndarray, sizes: list[int]) -> np.ndarray:

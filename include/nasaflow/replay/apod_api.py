@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
+from email.message import Message
 from typing import Any
 
 from nasaflow.replay.fixtures import ApodCalendar
@@ -60,7 +61,7 @@ class ApodReplay:
         with self._lock:
             self._sent.clear()
 
-    def handle(self, params: Mapping[str, str], request_headers: Mapping[str, str],
+    def handle(self, params: Mapping[str, str], request_headers: Message,
                base_url: str) -> Reply:
         """GET /planetary/apod through the gateway."""
         fields = dict(params)
@@ -169,7 +170,7 @@ class ApodReplay:
                 entry[name] = f"{base_url}{value}"
         return dict(sorted(entry.items()))
 
-    def image(self, path: str, request_headers: Mapping[str, str]) -> Reply | None:
+    def image(self, path: str, request_headers: Message) -> Reply | None:
         """GET /apod/image/<YYMM>/<file> (outside the gateway: no key, no budget)."""
         data = self.calendar.images.get(path)
         if data is None:

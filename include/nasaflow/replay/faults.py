@@ -113,7 +113,8 @@ class FaultBoard:
         try:
             re.compile(match)
         except re.error as error:
-            raise ValueError(f"match must be a regular expression, got {match!r}: {error}")
+            raise ValueError(
+                f"match must be a regular expression, got {match!r}: {error}") from error
         armed = ArmedFault(route, parse_fault(str(spec["fault"])), count, match)
         with self._lock:
             self._armed.append(armed)

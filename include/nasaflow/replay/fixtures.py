@@ -14,13 +14,14 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
 
-from nasaflow.sources.formats import jp2_xml, verify_image
+from nasaflow.images.jp2 import jp2_xml
+from nasaflow.images.verify import verify_image
 from nasaflow.sources.helioviewer import (
     FILENAME,
     SDO_SOURCES,
@@ -187,7 +188,7 @@ class ApodCalendar:
 
     entries: dict[date, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
-    modified: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _render(sample: SampleImage | None, side: int, fmt: str) -> bytes:
@@ -201,7 +202,9 @@ def _render(sample: SampleImage | None, side: int, fmt: str) -> bytes:
             while width // 2 >= side and levels < 5:
                 width //= 2
                 levels += 1
-            source.reduce = levels
+            # Pillow's JPEG 2000 plugin reads `reduce` as an int (decode at 1/2**n), an
+            # attribute that shadows Image.reduce() in the type stubs.
+            source.reduce = levels  # type: ignore[assignment, method-assign]
             source.load()
             picture = source.convert("L").resize((side, side))
     buffer = io.BytesIO()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from email.message import Message
 from typing import Any
 
 from nasaflow.replay.fixtures import SampleImage, ServedImage, source_name
@@ -96,8 +97,8 @@ def _parse_date(raw: str) -> datetime:
     if "." in text:
         head, fraction = text.split(".", 1)
         text = f"{head}.{(fraction or '0')[:6]:0<6}"
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
 
 
 def _jsonp(payload: Any, callback: str | None) -> Reply:
@@ -129,7 +130,7 @@ class HelioviewerReplay:
         }
 
     def handle(self, action: str, params: Mapping[str, str],
-               request_headers: Mapping[str, str]) -> Reply:
+               request_headers: Message) -> Reply:
         """The reply to one action call, including validation errors."""
         if action not in _SIGNATURES:
             return self._invalid("Invalid action specified. See the API documentation for a "
@@ -140,7 +141,7 @@ class HelioviewerReplay:
             return self._invalid(str(exc), request_headers)
         return self._actions[action](values)
 
-    def _invalid(self, message: str, request_headers: Mapping[str, str]) -> Reply:
+    def _invalid(self, message: str, request_headers: Message) -> Reply:
         if "application/json" in request_headers.get("Content-Type", ""):
             return json_reply({"success": False, "message": message, "data": []}, 400)
         return helioviewer_error_page(message)
@@ -258,7 +259,7 @@ class HelioviewerReplay:
             }
         return json_reply(status)
 
-    def static(self, rel: str, request_headers: Mapping[str, str]) -> Reply:
+    def static(self, rel: str, request_headers: Message) -> Reply:
         """GET /jp2/<rel>: a sample file, or an index page for a directory of the archive."""
         rel = rel.strip("/")
         sample = self.by_rel_path.get(rel)

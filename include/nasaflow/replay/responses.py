@@ -24,7 +24,7 @@ class Reply:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
 
-    def header(self, name: str, value: str) -> "Reply":
+    def header(self, name: str, value: str) -> Reply:
         """Add a header; returns self for chaining."""
         self.headers.append((name, value))
         return self

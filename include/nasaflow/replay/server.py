@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ _HOME_PAGE = ("<!DOCTYPE html>\n<html lang='en'>\n<head><title>Helioviewer.org -
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RequestLog:
@@ -156,19 +156,19 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._handle("HEAD")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
-    def do_OPTIONS(self) -> None:  # noqa: N802
+    def do_OPTIONS(self) -> None:
         self._handle("OPTIONS")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -190,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send(text_reply(f"bad {FAULT_HEADER}: {exc}", 400, "text/plain"), method)
             return
-        entry = {"time": state.now().isoformat(), "method": method, "path": path,
+        entry: dict[str, Any] = {"time": state.now().isoformat(), "method": method, "path": path,
                  "query": _SECRET.sub(r"\1***", split.query),
                  "fault": fault.text() if fault else None,
                  "user_agent": self.headers.get("User-Agent")}
@@ -256,7 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/jp2" or path.startswith("/jp2/"):
                 return state.helioviewer.static(path[len("/jp2"):], self.headers)
             if path.rstrip("/") == "/planetary/apod":
-                host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+                bound_host, bound_port = self.server.server_address[:2]
+                host = self.headers.get("Host") or f"{str(bound_host)}:{bound_port}"
                 return state.apod.handle(params, self.headers, f"http://{host}")
             if path.startswith("/apod/image/"):
                 image = state.apod.image(path, self.headers)
@@ -346,7 +347,7 @@ class ReplayServer:
         """Serve until stop() is called from another thread (or the process ends)."""
         self._server.serve_forever(poll_interval=0.2)
 
-    def start(self) -> "ReplayServer":
+    def start(self) -> ReplayServer:
         """Serve in a background thread."""
         self._thread = threading.Thread(target=self.serve_forever, name="replay-server",
                                         daemon=True)
@@ -360,7 +361,7 @@ class ReplayServer:
             self._thread.join(timeout=5)
         self._server.server_close()
 
-    def __enter__(self) -> "ReplayServer":
+    def __enter__(self) -> ReplayServer:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -55,7 +55,7 @@ class ExecutorDatabaseError(RuntimeError):
 
 def _transient_markers() -> tuple[str, ...]:
     """How psycopg's connection-level errors appear in a Spark task failure's text."""
-    classes: list[type] = [psycopg.OperationalError]
+    classes: list[type[Exception]] = [psycopg.OperationalError]
     markers = ["psycopg.OperationalError"]
     while classes:
         for sub in classes.pop().__subclasses__():
@@ -90,7 +90,7 @@ class PostgresBatchWriter:
         self.retry_seconds = retry_seconds
         self._checkpoint_id: str | None = None
 
-    def checkpoint_id(self, batch: "DataFrame") -> str:
+    def checkpoint_id(self, batch: DataFrame) -> str:
         """The id of the query running `batch` (StreamingQuery.id), found once.
 
         Spark keeps it in the checkpoint: the same on every restart from that checkpoint, so
@@ -114,14 +114,14 @@ class PostgresBatchWriter:
         with psycopg.connect(self.db_url, autocommit=True) as conn:
             clear_staging(conn, self.query)
 
-    def __call__(self, batch: "DataFrame", batch_id: int) -> None:
-        started_at = datetime.now(timezone.utc)
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started_at = datetime.now(UTC)
         checkpoint_id = self.checkpoint_id(batch)
         call_with_retry(lambda: self.write(batch, checkpoint_id, batch_id, started_at),
                         is_transient=is_transient, budget_seconds=self.retry_seconds,
                         what=f"batch {batch_id} of {self.query}")
 
-    def write(self, batch: "DataFrame", checkpoint_id: str, batch_id: int,
+    def write(self, batch: DataFrame, checkpoint_id: str, batch_id: int,
               started_at: datetime) -> BatchOutcome | None:
         """One attempt at the batch; None when it was committed before."""
         self.lock.ensure()
@@ -148,7 +148,7 @@ class PostgresBatchWriter:
                  "-" if lag is None else f"{lag:.1f} s")
         return outcome
 
-    def stage(self, batch: "DataFrame", batch_id: int) -> list[StagedPartition]:
+    def stage(self, batch: DataFrame, batch_id: int) -> list[StagedPartition]:
         """Run the executors' staging; a task that could not reach PostgreSQL becomes an
         ExecutorDatabaseError."""
         task = partial(stage_spark_partition, self.db_url, self.query, batch_id)

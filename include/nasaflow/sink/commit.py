@@ -88,7 +88,7 @@ def clear_staging(conn: psycopg.Connection, query: str, batch_id: int | None = N
     params = (query,) if batch_id is None else (query, batch_id)
     with conn.transaction():
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
-            conn.execute(f"DELETE FROM {table} WHERE {condition}", params)  # type: ignore[arg-type]
+            conn.execute(f"DELETE FROM {table} WHERE {condition}", params)
 
 
 def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch_id: int,
@@ -131,7 +131,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                          WHERE query = %(query)s AND batch_id = %(batch_id)s),
                        (SELECT count(*) FROM {STAGED_DEAD_LETTERS}
                          WHERE query = %(query)s AND batch_id = %(batch_id)s)""",
-            key).fetchone()
+            key).fetchone() or (0, 0)
         if found != (cells, dead):
             raise StagingMismatch(
                 f"batch {batch_id} of {query}: staging holds {found[0]} cells and {found[1]} "
@@ -140,7 +140,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
         rows = conn.execute(_UPSERT, key).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
-            conn.execute(f"DELETE FROM {table} WHERE query = %(query)s"  # type: ignore[arg-type]
+            conn.execute(f"DELETE FROM {table} WHERE query = %(query)s"
                          " AND batch_id = %(batch_id)s", key)
         lag = conn.execute(
             """UPDATE stream_batches

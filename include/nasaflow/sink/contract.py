@@ -144,7 +144,8 @@ def _checked_envelope(document: dict[str, Any]) -> dict[str, Any]:
     try:
         image_id.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ContractViolation(SCHEMA_VIOLATION, f"image_id: not valid Unicode ({exc.reason})")
+        raise ContractViolation(SCHEMA_VIOLATION,
+                                f"image_id: not valid Unicode ({exc.reason})") from exc
     grid = document["grid"]
     for where, value in [*((name, document[name]) for name in ENVELOPE_INTEGERS),
                          ("grid/rows", grid["rows"]), ("grid/cols", grid["cols"])]:
@@ -245,7 +246,7 @@ def _require_keywords(schema: Mapping[str, Any], known: set[str]) -> None:
 
 
 @lru_cache(maxsize=1)
-def _validator() -> "jsonschema.protocols.Validator":
+def _validator() -> jsonschema.protocols.Validator:
     import jsonschema
 
     schema = load_schema()

@@ -76,7 +76,7 @@ class StreamLock:
         self._application_name = f"nasaflow-stream {query} {socket.gethostname()}:{os.getpid()}"
         self._conn: psycopg.Connection | None = None
 
-    def acquire(self, wait_seconds: float = 0.0) -> "StreamLock":
+    def acquire(self, wait_seconds: float = 0.0) -> StreamLock:
         """Take every lock, waiting up to `wait_seconds` for a holder to go away.
 
         Raises:
@@ -147,7 +147,7 @@ class StreamLock:
         return (f"{name or 'unnamed session'} (PostgreSQL backend pid {pid}, client "
                 f"{address or 'local socket'}, connected since {since:%Y-%m-%d %H:%M:%S %Z})")
 
-    def __enter__(self) -> "StreamLock":
+    def __enter__(self) -> StreamLock:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

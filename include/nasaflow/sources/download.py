@@ -20,15 +20,15 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 import urllib3
 
+from nasaflow.images.verify import CONTENT_TYPES, verify_image
 from nasaflow.sources.errors import CorruptImageError, UnexpectedBodyError
-from nasaflow.sources.formats import CONTENT_TYPES, verify_image
 from nasaflow.sources.http import DOWNLOAD_TIMEOUT, HttpClient
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def quarantine_file(path: Path, quarantine_dir: Path, reason: str,
                     details: dict[str, Any] | None = None) -> Path:
     """Move bad bytes out of the image store, with a `.json` note next to them."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     stem = path.name.removesuffix(".part")
     target = quarantine_dir / f"{stem}.{stamp}.bad"
     os.replace(path, target)
@@ -166,7 +166,7 @@ def _manifest_entry(result: DownloadResult, request: ImageRequest, url: str | No
     entry = asdict(result)
     entry.update(name=result.path.name, path=str(result.path), url=url,
                  source_time=request.source_time, headers=headers,
-                 fetched_at=datetime.now(timezone.utc).isoformat())
+                 fetched_at=datetime.now(UTC).isoformat())
     entry.pop("downloaded")
     return entry
 

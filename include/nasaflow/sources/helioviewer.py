@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -75,13 +75,13 @@ def format_time(moment: datetime) -> str:
     """A request time in Helioviewer's format, e.g. 2022-01-01T00:03:52.835Z."""
     if moment.tzinfo is None:
         raise ValueError(f"expected a timezone-aware datetime, got naive {moment.isoformat()}")
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def parse_response_time(text: str) -> datetime:
     """A Helioviewer response time ("YYYY-MM-DD HH:MM:SS", UTC) as an aware datetime."""
-    return datetime.strptime(text, _RESPONSE_TIME).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, _RESPONSE_TIME).replace(tzinfo=UTC)
 
 
 def parse_filename(name: str) -> tuple[datetime, str, str]:
@@ -93,7 +93,7 @@ def parse_filename(name: str) -> tuple[datetime, str, str]:
     year, month, day, hour, minute, second, fraction = match.groups()[:7]
     micro = int(round(float(f"0.{fraction}") * 1_000_000))
     observed = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                        micro, tzinfo=timezone.utc)
+                        micro, tzinfo=UTC)
     return observed, match.group(9), match.group(11)
 
 

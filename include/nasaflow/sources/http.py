@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ def _full_jitter(upper: float) -> float:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -281,7 +281,7 @@ class HttpClient:
                 log.warning("ignoring unparsable Retry-After %r from %s", raw, response.url)
                 return None
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
+                when = when.replace(tzinfo=UTC)
             wait = max(0.0, (when - now).total_seconds())
         if wait > self.policy.max_retry_after:
             raise RetryLaterError(

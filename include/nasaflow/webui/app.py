@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
     """The app, reading the data database of `settings` and caching under `cache_dir`."""
     app = FastAPI(title="nasaflow", dependencies=[Depends(require_viewer)],
                   docs_url=None, redoc_url=None, openapi_url=None)
+    # Starlette types a handler as taking any Exception; this one takes only LoginRequired.
     app.add_exception_handler(LoginRequired, redirect_to_login)  # type: ignore[arg-type]
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["number"] = format_value

@@ -39,7 +39,7 @@ class LoginRequired(Exception):
         self.login_url = login_url
 
 
-async def require_viewer(request: Request) -> "BaseUser":
+async def require_viewer(request: Request) -> BaseUser:
     """The logged-in Airflow user allowed to see the nasaflow pages.
 
     Raises:
@@ -71,7 +71,7 @@ def redirect_to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
     return RedirectResponse(exc.login_url, status_code=status.HTTP_303_SEE_OTHER)
 
 
-async def _token_user(request: Request, manager: "BaseAuthManager") -> "BaseUser | None":
+async def _token_user(request: Request, manager: BaseAuthManager) -> BaseUser | None:
     """The user of the request's token, or None when there is none or it is not valid
     (bad signature, expired, revoked: the auth manager decides)."""
     token = _request_token(request)

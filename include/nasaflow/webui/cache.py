@@ -63,7 +63,7 @@ class RenderCache:
         path = self.root.joinpath(*key)
         return path if path.is_dir() else None
 
-    def fill(self, key: Sequence[str], render: Callable[[Path], None]) -> Entry:
+    def fill(self, key: Sequence[str], render: Callable[[Path], object]) -> Entry:
         """The entry for `key`, calling render(directory) to write it when it is missing.
 
         Raises:

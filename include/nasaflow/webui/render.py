@@ -66,6 +66,8 @@ def decode_reduced(path: Path, side: int) -> Image.Image:
             if image.format == "JPEG2000":
                 if reduce is None:
                     reduce = _levels_to_drop(max(image.size), side)
+                # Pillow's JPEG 2000 plugin reads `reduce` as an int (decode at 1/2**n), an
+                # attribute that shadows Image.reduce() in the type stubs.
                 image.reduce = reduce  # type: ignore[assignment, method-assign]
             else:
                 image.draft(image.mode, (side, side))

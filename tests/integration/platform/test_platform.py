@@ -11,9 +11,8 @@ import psycopg
 import pytest
 import requests
 
-from nasaflow.settings import PROJECT_ROOT, Settings
-
 from nasaflow.operations.airflow_rest import AirflowRestClient
+from nasaflow.settings import PROJECT_ROOT, Settings
 
 from tests.conftest import AIRFLOW_URL
 
@@ -40,7 +39,7 @@ def test_data_schema_table_has_its_idempotency_key(db_conn: psycopg.Connection,
 
 def test_image_parameters_has_one_double_column_per_parameter(
         db_conn: psycopg.Connection) -> None:
-    columns = dict(db_conn.execute(
+    columns: dict[str, str] = dict(db_conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns"
         " WHERE table_name = 'image_parameters'").fetchall())
     for name in ("entropy", "mean", "std", "fractal_dimension", "skewness", "kurtosis",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -19,8 +19,9 @@ from nasaflow.sources.errors import (
 APOD = "/planetary/apod"
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+         ) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_video_and_other_are_skipped_with_a_reason_and_never_downloaded(replay, clients,
@@ -80,7 +81,7 @@ def test_impossible_dates_fail_before_any_request(replay, http, api_key, day: da
 
 def test_demo_key_budget_of_30_stops_before_the_31st_request(replay, http) -> None:
     client = ApodClient(replay.url, "DEMO_KEY", http, reserve_fraction=0.0)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     with pytest.raises(RetryLaterError) as caught:
         for _ in range(40):
             client.entry(date(2024, 2, 5))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,7 @@ from nasaflow.sources.http import HttpClient, RetryPolicy, make_session
 
 STATUS = "/v2/getStatus/"
 CLOSEST = "/v2/getClosestImage/"
-WHEN = datetime(2022, 1, 1, 0, 4, tzinfo=timezone.utc)
+WHEN = datetime(2022, 1, 1, 0, 4, tzinfo=UTC)
 
 
 def test_503_is_retried_with_exponential_backoff_until_success(replay, http, sleeps) -> None:
@@ -106,7 +106,7 @@ def test_huge_retry_after_fails_fast_with_retry_at(replay, http, sleeps, fault: 
     with pytest.raises(RetryLaterError) as caught:
         http.get(replay.url + STATUS)
     assert time.monotonic() - started < 1.0
-    expected = datetime.now(timezone.utc) + timedelta(seconds=57263)
+    expected = datetime.now(UTC) + timedelta(seconds=57263)
     assert abs((caught.value.retry_at - expected).total_seconds()) < 5
     assert sleeps == [] and len(replay.requests(STATUS)) == 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,9 @@ JP2 = "/v2/getJP2Image/"
 SAMPLE_193 = SAMPLES_DIR / "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+         ) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def _plan_193(clients) -> PlannedImage:

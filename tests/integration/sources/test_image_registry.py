@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from nasaflow.ingest import DownloadedImage, QuarantinedImage, quarantine, register_images
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture()
-def conn(db_conn: "psycopg.Connection") -> "psycopg.Connection":  # noqa: F821
+def conn(db_conn: psycopg.Connection) -> psycopg.Connection:
     """The platform's data database (tests/conftest.py); fails, never skips, without it."""
     return db_conn
 
@@ -29,7 +30,7 @@ def prefix(conn) -> Iterator[str]:
 
 def _image(image_id: str, sha: str = "a" * 64) -> DownloadedImage:
     return DownloadedImage(image_id, "helioviewer", "AIA", "193",
-                           datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=timezone.utc),
+                           datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=UTC),
                            4096, 4096, sha, f"/data/{image_id}.jp2", 1077976,
                            {"image_id": "571095952"})
 

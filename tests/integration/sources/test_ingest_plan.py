@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,8 +16,9 @@ from nasaflow.sources.errors import (
 )
 
 
-def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+         ) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_out_of_tolerance_requests_are_gaps_not_failures(clients) -> None:
@@ -67,7 +68,7 @@ def test_unknown_wavelength_is_named_before_any_request(replay, clients) -> None
 
 
 def test_interval_in_the_future_is_refused(replay, clients) -> None:
-    future = datetime.now(timezone.utc) + timedelta(days=2)
+    future = datetime.now(UTC) + timedelta(days=2)
     with pytest.raises(DateOutOfRangeError, match="interval_start .* is in the future"):
         plan_images(future, future + timedelta(days=1), ["helioviewer"], ["193"], 6,
                     clients=clients)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 
-from nasaflow.sources.formats import verify_image
+from nasaflow.images.verify import verify_image
 
 
 def _apod(replay, headers: dict | None = None, **params: str) -> requests.Response:
@@ -50,7 +50,7 @@ def test_malformed_and_out_of_range_dates_are_400(replay, api_key: str) -> None:
     malformed = _apod(replay, api_key=api_key, date="2020-13-45")
     assert malformed.json() == {"code": 400, "service_version": "v1",
                                 "msg": "time data '2020-13-45' does not match format '%Y-%m-%d'"}
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     future = _apod(replay, api_key=api_key, date="2100-01-01")
     assert future.json()["msg"] == f"Date must be between Jun 16, 1995 and {today:%b %d, %Y}."
 

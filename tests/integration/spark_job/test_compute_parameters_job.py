@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def sample_record(stem: str, size: int, path: Path | None = None) -> ImageRecord
     return ImageRecord(id=stem, source="helioviewer", instrument="AIA",
                        wavelength=stem.rsplit("_", 1)[-1],
                        observed_at=datetime.strptime(stem[:20], "%Y_%m_%d__%H_%M_%S").replace(
-                           tzinfo=timezone.utc),
+                           tzinfo=UTC),
                        path=str(path or SAMPLES_DIR / f"{stem}.jp2"), width=size, height=size)
 
 
@@ -66,7 +66,7 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
         ends = consumer.end_offsets(partitions)
         messages: list[Any] = []
         deadline = time.monotonic() + 60
-        while any(consumer.position(p) < ends[p] for p in partitions):
+        while any((consumer.position(p) or 0) < ends[p] for p in partitions):
             assert time.monotonic() < deadline, "topic not drained within 60 s"
             for batch in consumer.poll(timeout_ms=1000).values():
                 messages.extend(batch)
@@ -118,7 +118,7 @@ def test_a_corrupt_image_is_named_and_the_others_are_published(job_run: JobRun) 
 
 
 def test_every_cell_arrives_with_the_library_values(job_run: JobRun) -> None:
-    from nasaflow.imageio import load_image
+    from nasaflow.images.decode import load_image
     from nasaflow.parameters import compute_parameters
 
     parts: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)

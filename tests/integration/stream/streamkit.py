@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,7 +44,7 @@ def band(image_id: str, part: int, parts: int, rows_per_part: int, cols: int,
     Values follow `expected_value`, so a landed row can be checked against its
     coordinates; `compact` makes them all 0 (short, compressible messages for volume).
     """
-    moment = (published_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (published_at or datetime.now(UTC)).astimezone(UTC)
     header = json.dumps({
         "schema_version": 1, "image_id": image_id, "source": "helioviewer",
         "instrument": "AIA", "wavelength": "193", "observed_at": "2022-01-01T00:03:52Z",
@@ -113,7 +113,8 @@ class Driver:
 
     def __init__(self, settings: Settings, args: list[str], log_path: Path) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        # Open for the driver's lifetime: wait() or kill() closes it.
+        self._log = open(log_path, "ab")  # noqa: SIM115 (outlives this method)
         self.process = subprocess.Popen(submit_command(STREAM_APPLICATION, settings, args, with_jars=True),
                                         env={**os.environ, **submit_env(settings)},
                                         stdout=self._log, stderr=subprocess.STDOUT,
@@ -157,7 +158,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str,
 
 def fetch(settings: Settings, sql: str, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
 
 
 def committed_batches(settings: Settings, name: str) -> list[tuple]:
@@ -190,7 +191,7 @@ def cleanup_rows(settings: Settings, image_prefix: str, queries: Iterable[str]) 
                      (image_prefix, image_prefix + "\U0010ffff"))
         for table in ("stream_batches", "dead_letters", "stream_staged_cells",
                       "stream_staged_dead_letters"):
-            conn.execute(f"DELETE FROM {table} WHERE query = ANY(%s)",  # type: ignore[arg-type]
+            conn.execute(f"DELETE FROM {table} WHERE query = ANY(%s)",
                          (names,))
 
 

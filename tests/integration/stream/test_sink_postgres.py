@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -26,7 +26,7 @@ from tests.integration.stream.streamkit import band, cleanup_rows, expected_valu
 
 pytestmark = pytest.mark.services
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 #: The checkpoint id the batches of these tests run under, unless a test says otherwise.
 CHECKPOINT = "checkpoint-a"
 
@@ -74,6 +74,7 @@ def test_a_batch_lands_its_cells_and_its_progress_row_together(
     row = db_conn.execute(
         "SELECT checkpoint_id, rows, dead_letters, start_offsets, end_offsets, max_lag_seconds"
         " FROM stream_batches WHERE query = %s AND batch_id = 0", (query,)).fetchone()
+    assert row is not None, "batch 0 was not recorded"
     assert row[:5] == (CHECKPOINT, 12, 0, {"t": {"0": 0}}, {"t": {"0": 2}})
     assert row[5] >= 5
     staged = db_conn.execute("SELECT count(*) FROM stream_staged_cells WHERE query = %s",
@@ -205,6 +206,6 @@ def test_landing_check_counts_missing_cells_and_names_refused_images(
         reasons = rejected_messages(db_conn, list(expected))
         assert list(reasons) == [refused]
         assert reasons[refused][0].startswith("wrong_type: message: [] is not of type")
-        assert rejected_messages(db_conn, [refused], since=datetime.now(timezone.utc)) == {}
+        assert rejected_messages(db_conn, [refused], since=datetime.now(UTC)) == {}
     finally:
         db_conn.execute("DELETE FROM dead_letters WHERE query = %s", (query,))

@@ -82,7 +82,7 @@ def run(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ensure_topic(settings.kafka_bootstrap, topic, 2)
     folder = tmp_path_factory.mktemp("backlog")
     producer = Producer(settings, topic)
-    done, cut = threading.Event(), []
+    done, cut = threading.Event(), list[int]()
     cutter = threading.Thread(target=cut_one_staging_connection,
                               args=(settings, query_name, done, cut))
     try:

@@ -39,10 +39,10 @@ def terminate(db_conn: psycopg.Connection, pid: int) -> None:
 def test_a_second_driver_on_the_same_checkpoint_is_refused_naming_the_holder(
         settings: Settings, tmp_path: Path) -> None:
     query = unique("holder")
-    with StreamLock(settings.db_url, query, str(tmp_path)).acquire():
-        with pytest.raises(LockBusyError) as refused:
-            StreamLock(settings.db_url, unique("other"), str(tmp_path / ".." / tmp_path.name)
-                       ).acquire()
+    with (StreamLock(settings.db_url, query, str(tmp_path)).acquire(),
+          pytest.raises(LockBusyError) as refused):
+        StreamLock(settings.db_url, unique("other"), str(tmp_path / ".." / tmp_path.name)
+                   ).acquire()
     message = str(refused.value)
     assert f"checkpoint {tmp_path}" in message
     assert f"nasaflow-stream {query}" in message
@@ -52,9 +52,9 @@ def test_a_second_driver_on_the_same_checkpoint_is_refused_naming_the_holder(
 def test_a_second_driver_under_the_same_query_name_is_refused(
         settings: Settings, tmp_path: Path) -> None:
     query = unique("name")
-    with StreamLock(settings.db_url, query, str(tmp_path / "a")).acquire():
-        with pytest.raises(LockBusyError, match=f"query name '{query}'"):
-            StreamLock(settings.db_url, query, str(tmp_path / "b")).acquire()
+    with (StreamLock(settings.db_url, query, str(tmp_path / "a")).acquire(),
+          pytest.raises(LockBusyError, match=f"query name '{query}'")):
+        StreamLock(settings.db_url, query, str(tmp_path / "b")).acquire()
 
 
 def test_the_lock_is_free_again_when_its_session_ends(settings: Settings,
@@ -85,6 +85,6 @@ def test_ensure_reports_a_lock_taken_over_while_its_session_was_gone(
     query = unique("lost")
     with StreamLock(settings.db_url, query, str(tmp_path)).acquire() as lock:
         terminate(db_conn, backend_pid(db_conn, query))
-        with StreamLock(settings.db_url, query, str(tmp_path)).acquire(wait_seconds=5):
-            with pytest.raises(LockLostError, match="another stream driver holds the lock"):
-                lock.ensure()
+        with (StreamLock(settings.db_url, query, str(tmp_path)).acquire(wait_seconds=5),
+              pytest.raises(LockLostError, match="another stream driver holds the lock")):
+            lock.ensure()

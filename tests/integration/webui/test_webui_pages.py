@@ -14,8 +14,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import jwt
@@ -94,7 +95,7 @@ def landed(data_db: psycopg.Connection,
     land_cells(data_db, landed.full, 41, grid_cells(10, 10))
     register_image(data_db, landed.partial, wide, (640, 384))
     land_cells(data_db, landed.partial, 64, grid_cells(6, 10)[:40])
-    start = datetime.now(timezone.utc) - timedelta(seconds=40)
+    start = datetime.now(UTC) - timedelta(seconds=40)
     for batch in range(3):
         data_db.execute(
             "INSERT INTO stream_batches (query, checkpoint_id, batch_id, rows, dead_letters,"
@@ -147,7 +148,7 @@ def test_page_lists_the_image_with_its_thumbnail_and_ten_heatmaps(
     assert landed.full in response.text and landed.partial in response.text
     assert f"/nasaflow/images/{landed.full}/thumbnail.png?v=" in response.text
     links = heatmap_links(response.text, landed.full)
-    assert [re.search(r"/(\w+)\.png", link).group(1) for link in links] == list(PARAMETER_NAMES)
+    assert [re.findall(r"/(\w+)\.png", link)[0] for link in links] == list(PARAMETER_NAMES)
     assert "41 px: 100 / 100 cells" in response.text
 
 
@@ -251,8 +252,9 @@ def test_a_token_airflow_did_not_sign_is_refused(landed: Landed) -> None:
     forged = jwt.encode({"sub": "admin", "role": "ADMIN", "aud": "apache-airflow",
                          "exp": int(time.time()) + 3600}, "not-the-secret-" * 5, algorithm="HS512")
     for token in (forged, "not-a-jwt"):
-        for credentials in ({"headers": {"Authorization": f"Bearer {token}"}},
-                            {"cookies": {"_token": token}}):
+        attempts: list[dict[str, Any]] = [{"headers": {"Authorization": f"Bearer {token}"}},
+                                          {"cookies": {"_token": token}}]
+        for credentials in attempts:
             response = requests.get(f"{PAGES}/", timeout=30, **credentials)
             assert response.status_code == 401, credentials
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from nasaflow.manifest import ImageRecord, ManifestError, read_manifest, write_m
 
 def record(image_id: str = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193") -> ImageRecord:
     return ImageRecord(id=image_id, source="helioviewer", instrument="AIA", wavelength="193",
-                       observed_at=datetime(2022, 1, 1, 0, 3, 52, 835000, tzinfo=timezone.utc),
+                       observed_at=datetime(2022, 1, 1, 0, 3, 52, 835000, tzinfo=UTC),
                        path=f"/images/{image_id}.jp2", width=4096, height=4096)
 
 

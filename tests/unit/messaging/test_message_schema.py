@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,16 +22,16 @@ from nasaflow.messaging.schema import (
 )
 from nasaflow.parameters import PARAMETER_NAMES, ParameterGrid
 
-PUBLISHED = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+PUBLISHED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def record(**overrides: object) -> ImageRecord:
-    fields = dict(id="2022_01_01__00_03_52_835__SDO_AIA_AIA_193", source="helioviewer",
+def record(**overrides: Any) -> ImageRecord:
+    fields: dict[str, Any] = dict(id="2022_01_01__00_03_52_835__SDO_AIA_AIA_193", source="helioviewer",
                   instrument="AIA", wavelength="193",
-                  observed_at=datetime(2022, 1, 1, 0, 3, 52, 835000, tzinfo=timezone.utc),
+                  observed_at=datetime(2022, 1, 1, 0, 3, 52, 835000, tzinfo=UTC),
                   path="/images/a.jp2", width=4096, height=4096)
     fields.update(overrides)
-    return ImageRecord(**fields)  # type: ignore[arg-type]
+    return ImageRecord(**fields)
 
 
 def grid_of(values: dict[str, np.ndarray], row_offset: int = 0) -> ParameterGrid:

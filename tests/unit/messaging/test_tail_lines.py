@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from nasaflow.parameters import PARAMETER_NAMES, ParameterGrid
 
 def test_a_valid_message_line_names_image_part_cells_and_value_ranges() -> None:
     image = ImageRecord(id="img", source="helioviewer", instrument="AIA", wavelength="193",
-                        observed_at=datetime(2022, 1, 1, tzinfo=timezone.utc), path="/x.jp2",
+                        observed_at=datetime(2022, 1, 1, tzinfo=UTC), path="/x.jp2",
                         width=256, height=128)
     values = {name: np.arange(8, dtype=float).reshape(2, 4) for name in PARAMETER_NAMES}
     values["entropy"][0, 0] = np.nan

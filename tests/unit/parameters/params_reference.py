@@ -84,7 +84,7 @@ def directionality(cell: np.ndarray, q: int = 125) -> float:
     ]
     if not peaks:
         return 0.0
-    bounds = [0] + [(a + b) // 2 for a, b in zip(peaks, peaks[1:])] + [q]
+    bounds = [0] + [(a + b) // 2 for a, b in zip(peaks, peaks[1:], strict=False)] + [q]
     total = 0.0
     for i, peak in enumerate(peaks):
         for j in range(bounds[i], bounds[i + 1]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from nasaflow.parameters.tamura import tamura_directionality
 MOMENT_NAMES = ["mean", "std", "skewness", "kurtosis", "relative_smoothness", "tamura_contrast"]
 
 
-def one_cell(image: np.ndarray, names: list[str], **kwargs: object) -> dict[str, float]:
+def one_cell(image: np.ndarray, names: list[str], **kwargs: Any) -> dict[str, float]:
     grid = compute_parameters(image, image.shape[0], names, **kwargs)
     return {name: float(values[0, 0]) for name, values in grid.values.items()}
 
@@ -65,7 +67,7 @@ def test_ramp_from_one_entropy_is_about_ten_bits() -> None:
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("side", [4, 64])
 def test_constant_cell_statistics_are_zero(dtype: type, side: int) -> None:
-    cell = np.full((side, side), 7, dtype=dtype)
+    cell: np.ndarray = np.full((side, side), 7, dtype=dtype)
     values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"])
     assert values["mean"] == 7
     for name in ["std", "skewness", "kurtosis", "relative_smoothness", "tamura_contrast"]:

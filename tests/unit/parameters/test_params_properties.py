@@ -20,7 +20,8 @@ def random_image(seed: int, shape: tuple[int, int], dtype: type, smooth: float) 
     """Noise, optionally smoothed into blobs, with a flat patch: images with both texture
     and edges. float32 values are multiples of 1/4, so every sum is exact."""
     rng = np.random.default_rng(seed)
-    top = {np.uint8: 255, np.uint16: 4095, np.float32: 400}[dtype]
+    tops: dict[type, int] = {np.uint8: 255, np.uint16: 4095, np.float32: 400}
+    top = tops[dtype]
     values = rng.uniform(0, top, shape)
     if smooth:
         values = ndi.gaussian_filter(values, smooth) * 3

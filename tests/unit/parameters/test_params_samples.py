@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import params_reference as ref
-from nasaflow.imageio import load_image
+from nasaflow.images.decode import load_image
 from nasaflow.parameters import PARAMETER_NAMES, compute_parameters
 from nasaflow.settings import SAMPLES_DIR
 

@@ -40,8 +40,9 @@ def test_armed_fault_only_hits_its_route_and_match() -> None:
     board.arm({"route": "/v2/getJP2Image/", "fault": "corrupt", "count": -1, "match": "id=7"})
     assert board.take("/v2/getClosestImage/?id=7") is None
     assert board.take("/v2/getJP2Image/?id=8") is None
-    assert board.take("/v2/getJP2Image/?id=7").kind == "corrupt"
-    assert board.take("/v2/getJP2Image/?id=7").kind == "corrupt"
+    for _ in range(2):
+        taken = board.take("/v2/getJP2Image/?id=7")
+        assert taken is not None and taken.kind == "corrupt"
 
 
 @pytest.mark.parametrize("spec", [{"route": "*"}, {"fault": "503", "count": 0},

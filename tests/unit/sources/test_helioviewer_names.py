@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -20,7 +20,7 @@ from nasaflow.sources.helioviewer import (
 
 
 def test_request_time_has_upper_case_t_milliseconds_and_z() -> None:
-    moment = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=timezone.utc)
+    moment = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=UTC)
     assert format_time(moment) == "2022-01-01T00:03:52.835Z"
 
 
@@ -35,7 +35,7 @@ def test_naive_request_time_is_refused() -> None:
 
 
 @given(st.datetimes(min_value=datetime(2010, 1, 1), max_value=datetime(2100, 1, 1),
-                    timezones=st.just(timezone.utc)))
+                    timezones=st.just(UTC)))
 def test_formatted_time_matches_the_server_date_rule(moment: datetime) -> None:
     import re
 
@@ -57,7 +57,7 @@ def test_hmi_file_name_gives_instrument_and_product() -> None:
     observed, instrument, measurement = parse_filename(
         "2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram.jp2")
     assert (instrument, measurement) == ("HMI", "magnetogram")
-    assert observed == datetime(2022, 8, 2, 10, 47, 53, tzinfo=timezone.utc)
+    assert observed == datetime(2022, 8, 2, 10, 47, 53, tzinfo=UTC)
 
 
 def test_bad_file_name_says_what_was_expected() -> None:
@@ -91,4 +91,4 @@ def test_jpip_uri_gives_the_archive_path() -> None:
 
 def test_response_time_is_utc() -> None:
     assert parse_response_time("2026-09-06 17:00:05") == datetime(2026, 9, 6, 17, 0, 5,
-                                                                  tzinfo=timezone.utc)
+                                                                  tzinfo=UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nasaflow.ingest.records import DownloadedImage, PlannedImage, QuarantinedImage
 
 _times = st.datetimes(min_value=datetime(1995, 6, 16), max_value=datetime(2100, 1, 1),
-                      timezones=st.just(timezone.utc))
+                      timezones=st.just(UTC))
 
 
 @given(requested=st.lists(_times, min_size=1, max_size=4), observed=_times)
@@ -27,7 +27,7 @@ def test_planned_image_round_trips_through_json(requested: list[datetime],
 
 def test_downloaded_image_round_trips_and_accepts_its_dict_form() -> None:
     image = DownloadedImage("apod_2024-02-05", "apod", "APOD", "apod",
-                            datetime(2024, 2, 5, tzinfo=timezone.utc), 512, 512, "a" * 64,
+                            datetime(2024, 2, 5, tzinfo=UTC), 512, 512, "a" * 64,
                             "/data/images/apod/2024/02/apod_2024-02-05.jpg", 1234,
                             {"title": "x"})
     as_json = json.loads(json.dumps(image.to_dict()))

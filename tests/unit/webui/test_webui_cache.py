@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from nasaflow.webui.cache import RenderCache, safe_name
 
 
-def _writer(calls: list[str], text: str = "drawn"):
+def _writer(calls: list[str], text: str = "drawn") -> Callable[[Path], None]:
     def render(directory: Path) -> None:
         calls.append(directory.name)
         (directory / "picture.png").write_text(text)
@@ -18,7 +19,7 @@ def _writer(calls: list[str], text: str = "drawn"):
 
 
 def test_an_entry_is_rendered_once_then_served(tmp_path: Path) -> None:
-    cache, calls = RenderCache(tmp_path), []
+    cache, calls = RenderCache(tmp_path), list[str]()
     first = cache.fill(("heatmaps", "img", "p64", "v1"), _writer(calls))
     second = cache.fill(("heatmaps", "img", "p64", "v1"), _writer(calls))
     assert (first.hit, second.hit) == (False, True)
@@ -56,7 +57,7 @@ def test_a_failed_render_leaves_no_entry(tmp_path: Path) -> None:
 
 
 def test_concurrent_requests_for_a_missing_entry_render_it_once(tmp_path: Path) -> None:
-    cache, calls = RenderCache(tmp_path), []
+    cache, calls = RenderCache(tmp_path), list[str]()
     start = threading.Barrier(8)
     hits: list[bool] = []
 

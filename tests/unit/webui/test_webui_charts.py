@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_bar_chart_needs_one_label_per_value() -> None:
 
 
 def test_stream_charts_show_rows_duration_and_lag_of_each_batch() -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     batches = [Batch("q", i, 100 * i, 0, None if i == 0 else 2.5 * i,
                      start + timedelta(seconds=10 * i), start + timedelta(seconds=10 * i + 4))
                for i in range(3)]

@@ -31,4 +31,4 @@ def test_a_grid_without_values_is_drawn_transparent_with_an_empty_scale(tmp_path
     write_heatmap_set({"entropy": np.full((2, 2), np.nan)}, tmp_path)
     assert read_scales(tmp_path) == {"entropy": Scale(None, None, None, None, 0)}
     with Image.open(heatmap_file(tmp_path, "entropy")) as image:
-        assert image.convert("RGBA").getextrema()[3] == (0, 0)
+        assert image.convert("RGBA").getchannel("A").getextrema() == (0, 0)

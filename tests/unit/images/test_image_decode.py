@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nasaflow.imageio import ImageDecodeError, load_image
+from nasaflow.images.decode import ImageDecodeError, load_image
 from nasaflow.settings import SAMPLES_DIR
 
 SMALL = SAMPLES_DIR / "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"

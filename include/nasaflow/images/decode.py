@@ -6,9 +6,10 @@ naming the file and the reason) instead of returning what a lenient decoder made
 corrupt or truncated download:
 
 * Pillow runs with truncated-image loading off (`ImageFile.LOAD_TRUNCATED_IMAGES`);
-* JPEG 2000 files (Helioviewer) are also checked structurally: the codestream must be
-  complete (its box fits in the file, it ends with the EOC marker FF D9) and the
-  decoded size must equal the size in the codestream header (SIZ marker).
+* JPEG 2000 files (Helioviewer; a JP2 file or a bare codestream) are also checked
+  structurally by nasaflow.images.jp2, as downloads are: every box fits in the file,
+  the codestream ends with the EOC marker FF D9, and the decoded size must equal the
+  size in the codestream header (SIZ marker).
 
 Greyscale images keep their raw values: 8-bit "L" (SDO JPEG 2000) as uint8, 16-bit and
 32-bit single-channel images as uint16/int32/float32. Colour images (APOD JPEG, EPIC
@@ -25,11 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-#: JPEG 2000 signature box, and the raw codestream's first marker (SOC).
-_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
-_J2K_SOC = b"\xff\x4f"
-_J2K_SIZ = b"\xff\x51"
-_J2K_EOC = b"\xff\xd9"
+from nasaflow.images.jp2 import check_jpeg2000, is_jpeg2000
+from nasaflow.images.verify import looks_like
+from nasaflow.sources.errors import CorruptImageError
+
 #: Single-channel Pillow modes kept with their raw values.
 _RAW_MODES = {
     "L": np.uint8,
@@ -74,13 +74,14 @@ def load_image(path: str | Path) -> np.ndarray:
     data = Path(path).read_bytes()
     if not data:
         raise ImageDecodeError(path, "empty file")
-    expected = _jpeg2000_size(path, data)
+    expected = _jpeg2000_shape(path, data)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             pixels = _greyscale(image)
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(path, "not an image format Pillow recognises") from exc
+        raise ImageDecodeError(path, f"not an image format Pillow recognises{looks_like(data)}"
+                               ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(path, f"cannot decode image ({type(exc).__name__}: {exc})") from exc
     if expected is not None and pixels.shape != expected:
@@ -102,53 +103,13 @@ def _greyscale(image: Image.Image) -> np.ndarray:
     return pixels
 
 
-def _jpeg2000_size(path: str | Path, data: bytes) -> tuple[int, int] | None:
-    """(height, width) from a JPEG 2000 file's codestream header after checking that the
-    codestream is complete; None for other formats."""
-    if data.startswith(_JP2_SIGNATURE):
-        codestream = _jp2_codestream(path, data)
-    elif data.startswith(_J2K_SOC + _J2K_SIZ):
-        codestream = data
-    else:
+def _jpeg2000_shape(path: str | Path, data: bytes) -> tuple[int, int] | None:
+    """(height, width) that a complete JPEG 2000 file's codestream header announces; None
+    for other formats."""
+    if not is_jpeg2000(data):
         return None
-    if not codestream.startswith(_J2K_SOC + _J2K_SIZ) or len(codestream) < 24:
-        raise ImageDecodeError(path, "JPEG 2000 codestream does not start with SOC and SIZ markers")
-    if not codestream.endswith(_J2K_EOC):
-        raise ImageDecodeError(path, "JPEG 2000 codestream is truncated (no EOC marker FF D9 at its end)")
-    # SIZ: marker, Lsiz, Rsiz, then Xsiz, Ysiz, XOsiz, YOsiz as big-endian uint32.
-    xsiz, ysiz, xosiz, yosiz = struct.unpack(">4I", codestream[8:24])
-    return ysiz - yosiz, xsiz - xosiz
-
-
-def _jp2_codestream(path: str | Path, data: bytes) -> bytes:
-    """The contents of the codestream box ("jp2c") of a JP2 file, after checking that
-    every top-level box fits in the file."""
-    codestream = None
-    position = 0
-    while position < len(data):
-        if position + 8 > len(data):
-            raise ImageDecodeError(path, f"file is truncated: partial JP2 box header at byte {position}")
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
-        header = 8
-        if length == 1:
-            if position + 16 > len(data):
-                raise ImageDecodeError(path, f"file is truncated: partial JP2 box header at byte {position}")
-            length = struct.unpack(">Q", data[position + 8 : position + 16])[0]
-            header = 16
-        elif length == 0:
-            length = len(data) - position
-        if length < header:
-            raise ImageDecodeError(path, f"invalid JP2 box length {length} at byte {position}")
-        end = position + length
-        if end > len(data):
-            raise ImageDecodeError(
-                path,
-                f"file is truncated: JP2 box {kind.decode('latin-1')!r} at byte {position} "
-                f"needs {length} bytes, {len(data) - position} left",
-            )
-        if kind == b"jp2c" and codestream is None:
-            codestream = data[position + header : end]
-        position = end
-    if codestream is None:
-        raise ImageDecodeError(path, "no JPEG 2000 codestream box (jp2c) in the file")
-    return codestream
+    try:
+        header = check_jpeg2000(data)
+    except CorruptImageError as exc:
+        raise ImageDecodeError(path, str(exc)) from exc
+    return header.height, header.width

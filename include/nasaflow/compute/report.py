@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nasaflow.compute_job import Plan, TaskStatus
+from nasaflow.compute.plan import Plan
+from nasaflow.compute.publish import TaskStatus
 from nasaflow.manifest import ImageRecord
 
 EXIT_OK = 0

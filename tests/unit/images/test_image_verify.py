@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from nasaflow.images.jp2 import jp2_xml
+from nasaflow.images.verify import sniff_format, verify_image
 from nasaflow.settings import SAMPLES_DIR
 from nasaflow.sources.errors import CorruptImageError
-from nasaflow.sources.formats import jp2_xml, sniff_format, verify_image
 
 SMALL_JP2 = SAMPLES_DIR / "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"
 LARGE_JP2 = SAMPLES_DIR / "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
