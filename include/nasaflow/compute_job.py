@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from nasaflow.manifest import ImageRecord
+from nasaflow.messaging.contract import check_record
 from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, PublishError, Publisher
 from nasaflow.messaging.schema import MESSAGE_BYTE_BUDGET, PartLayout, band_messages, plan_parts
 
@@ -119,9 +120,8 @@ def plan_tasks(
 
     Returns:
         The tasks, and a failed status for each image that cannot be planned (e.g. a
-        patch size larger than the image, or a record the message schema refuses).
+        patch size larger than the image, or a record the message contract refuses).
     """
-    from nasaflow.messaging.schema import InvalidMessageError
     from nasaflow.parameters.grid import make_grid
 
     if band_rows is not None and band_rows < 1:
@@ -132,7 +132,7 @@ def plan_tasks(
         try:
             grid = make_grid((record.height, record.width), patch_size)
             layout = plan_parts(record, patch_size, grid.rows, grid.cols, budget)
-        except (InvalidMessageError, ValueError) as exc:
+        except ValueError as exc:  # a ContractViolation is a ValueError
             plan.refused.append(TaskStatus(record.id, error=f"not planned: {exc}"))
             continue
         plan.layouts[record.id] = layout
@@ -204,9 +204,12 @@ def publish_partition(groups: Iterable[list[Task]], config: JobConfig) -> list[T
 
 
 def publish_task(task: Task, publisher: Publisher, patch_size: int) -> TaskStatus:
-    """Decode the image, compute the task's cell rows, publish its parts and flush.
+    """Decode the image, compute the task's cell rows, check every part against the
+    message contract, publish them and flush.
 
-    Returns a failed status if the image cannot be read or computed.
+    Nothing of an image is sent unless all its parts pass the check the sink applies, so
+    the sink never dead-letters what the producer emits. Returns a failed status if the
+    image cannot be read or computed, or a part breaks the contract.
 
     Raises:
         PublishError: Kafka did not take or acknowledge the parts.
@@ -215,6 +218,8 @@ def publish_task(task: Task, publisher: Publisher, patch_size: int) -> TaskStatu
     record = task.record
     try:
         messages = list(_encoded_parts(task, patch_size))
+        for _, _, payload in messages:
+            check_record(record.id.encode("utf-8"), payload)
     except Exception as exc:  # any fault of this image fails it alone; the run goes on
         return TaskStatus(record.id, error=f"{type(exc).__name__}: {exc}",
                           seconds=time.perf_counter() - started)
