@@ -11,18 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from nasaflow.db.migrate import migrate
 from nasaflow.messaging.contract import check_record
@@ -40,6 +37,10 @@ from nasaflow.sink.landing import missing_cells, rejected_messages
 from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import stage_partition
 
+from tests.integration.stream.private_schema import (  # noqa: F401 (fixture)
+    migrations_before,
+    private_schemas,
+)
 from tests.integration.stream.streamkit import band, cleanup_rows, expected_value
 
 pytestmark = pytest.mark.services
@@ -51,49 +52,12 @@ CHECKPOINT = "checkpoint-a"
 NULLABLE_MIGRATION = "005_nullable_parameters"
 
 
-def schema_url(db_url: str, schema: str) -> str:
-    """`db_url` with `schema` as the only schema on the search path."""
-    separator = "&" if "?" in db_url else "?"
-    return f"{db_url}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
 @pytest.fixture(scope="module")
-def private_schemas() -> Iterator[Callable[[Path], str]]:
-    """Makes schemas of the platform's database migrated from a folder of migrations;
-    returns their URLs, drops them all at the end."""
-    made: list[str] = []
-    platform_url = Settings.from_env().db_url
-
-    def make(sql_dir: Path = SQL_DIR) -> str:
-        schema = f"test_contract_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(platform_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        made.append(schema)
-        url = schema_url(platform_url, schema)
-        migrate(url, sql_dir)
-        return url
-
-    yield make
-    with psycopg.connect(platform_url, autocommit=True) as conn:
-        for schema in made:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture(scope="module")
-def settings(settings: Settings, private_schemas: Callable[[Path], str]) -> Settings:
+def settings(settings: Settings,
+             private_schemas: Callable[[Path], str]) -> Settings:  # noqa: F811
     """The platform's settings with the data database narrowed to a private, fully
     migrated schema."""
     return dataclasses.replace(settings, db_url=private_schemas(SQL_DIR))
-
-
-def migrations_before(tmp_path: Path, number: str) -> Path:
-    """A folder holding the migrations of include/sql numbered below `number`."""
-    folder = tmp_path / f"sql-before-{number}"
-    folder.mkdir()
-    for path in sorted(SQL_DIR.glob("[0-9]*.sql")):
-        if path.name < number:
-            shutil.copy(path, folder / path.name)
-    return folder
 
 
 @pytest.fixture()
@@ -324,7 +288,7 @@ def test_the_sink_schema_check_passes_on_a_migrated_database(settings: Settings)
 
 
 def test_the_sink_schema_check_names_the_migration_not_yet_applied(
-        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
     url = private_schemas(migrations_before(tmp_path, "005"))
     with pytest.raises(SchemaDriftError) as caught:
         check_sink_schema(url)
@@ -335,7 +299,7 @@ def test_the_sink_schema_check_names_the_migration_not_yet_applied(
 
 
 def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
-        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
     url = private_schemas(migrations_before(tmp_path, "005"))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE image_parameters ALTER COLUMN skewness SET NOT NULL")
@@ -350,7 +314,7 @@ def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
 
 
 def test_a_column_no_migration_creates_is_reported_as_such(
-        private_schemas: Callable[[Path], str]) -> None:
+        private_schemas: Callable[[Path], str]) -> None:  # noqa: F811
     url = private_schemas(SQL_DIR)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ALTER TABLE image_parameters DROP COLUMN tamura_contrast")
@@ -364,7 +328,7 @@ def test_a_column_no_migration_creates_is_reported_as_such(
 
 
 def test_the_stream_driver_exits_78_without_starting_on_an_unmigrated_database(
-        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
     url = private_schemas(migrations_before(tmp_path, "005"))
     result = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "spark_jobs" / "stream_to_postgres.py"),
