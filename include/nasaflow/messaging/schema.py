@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from nasaflow.manifest import ImageRecord
-
 from nasaflow.messaging.contract import check_message, message_header
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.parameters.conventions import CONVENTIONS

@@ -13,7 +13,9 @@ StreamingQuery.id, kept in the checkpoint) tells them apart.
 
 Cells are keyed by (image_id, patch_size, cell_row, cell_col); within a batch the latest
 Kafka offset of a cell wins, and a later batch overwrites an earlier one, so the table
-always holds the most recently published value of each cell.
+always holds the most recently published value of each cell, together with the schema
+version, convention and calculator version of the message that carried it. Identifiers
+are composed with psycopg.sql, from the column list of nasaflow.sink.records.
 """
 
 from __future__ import annotations
