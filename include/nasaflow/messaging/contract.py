@@ -172,13 +172,11 @@ def write_schema_files(directory: Path = SCHEMA_DIR) -> list[Path]:
     return paths
 
 
-def message_header(convention: str, version: int = CURRENT_SCHEMA_VERSION) -> dict[str, Any]:
-    """The fields saying how a message's values were made: its version, and from version
-    2 its convention and the calculators' version."""
-    header: dict[str, Any] = {"schema_version": version}
-    if version >= 2:
-        header.update(convention=convention, calculator_version=CALCULATOR_VERSION)
-    return header
+def message_header(convention: str) -> dict[str, Any]:
+    """The fields saying how a message's values were made, as the producer writes them:
+    the current schema version, the statistical convention, the calculators' version."""
+    return {"schema_version": CURRENT_SCHEMA_VERSION, "convention": convention,
+            "calculator_version": CALCULATOR_VERSION}
 
 
 def parse_datetime(text: str) -> datetime:

@@ -188,7 +188,7 @@ def test_tail_prints_invalid_messages_with_their_reason_and_goes_on(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("invalid: not JSON: ")
+    assert lines[0].startswith("invalid: not_json: ")
     assert lines[1].startswith(job_run.messages[0].key.decode())
 
 
