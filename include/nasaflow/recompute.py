@@ -11,6 +11,10 @@ Idempotent: an image whose cells are all current is not selected, so running the
 again once the messages landed does nothing; running it again before they landed only
 publishes the same values again, which the upsert absorbs.
 
+The images are computed in this process, through the parameter job's own task path
+(nasaflow.compute_job), one core: meant for the images one calculator change leaves
+stale, run in chunks with --from/--to and --limit.
+
 Each image's file is checked against the sha256 stored at ingest before it is used. A
 file that is missing (an archive may drop files after landing) or changed is downloaded
 again from the URL recorded at ingest into its place in the image store, and used only if
