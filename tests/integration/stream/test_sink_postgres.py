@@ -25,7 +25,6 @@ from nasaflow.db.migrate import migrate
 from nasaflow.messaging.contract import check_record
 from nasaflow.parameters import CALCULATOR_VERSION, PARAMETER_NAMES
 from nasaflow.settings import PROJECT_ROOT, SQL_DIR, Settings
-from nasaflow.sink.contract import SCHEMA_DRIFT_EXIT_CODE, SchemaDriftError, check_sink_schema
 from nasaflow.sink.commit import (
     BatchOutcome,
     StagingMismatch,
@@ -33,6 +32,7 @@ from nasaflow.sink.commit import (
     clear_staging,
     commit_batch,
 )
+from nasaflow.sink.contract import SCHEMA_DRIFT_EXIT_CODE, SchemaDriftError, check_sink_schema
 from nasaflow.sink.landing import missing_cells, rejected_messages
 from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import stage_partition
