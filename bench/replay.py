@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -90,7 +90,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     try:
         session = requests.Session()
-        start = datetime.fromisoformat(args.day).replace(tzinfo=timezone.utc)
+        start = datetime.fromisoformat(args.day).replace(tzinfo=UTC)
         ids = []
         for step in range(args.images):
             moment = start + timedelta(minutes=6 * step) * (240 / args.images)

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from nasaflow.messaging.admin import ensure_topic
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings, get_settings
-from nasaflow.sink.contract import parameter_names
 from nasaflow.sink.records import CELL_COLUMNS, cell_rows
 from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
 
@@ -56,7 +56,7 @@ def cells_json(part: int, seed: int = 7) -> str:
     rnd = random.Random(seed + part)
     first = part * ROWS_PER_PART
     return json.dumps([
-        {"row": row, "col": col, **{name: rnd.random() * 1000 for name in parameter_names()}}
+        {"row": row, "col": col, **{name: rnd.random() * 1000 for name in PARAMETER_NAMES}}
         for row in range(first, min(first + ROWS_PER_PART, GRID)) for col in range(GRID)
     ], separators=(",", ":"))
 

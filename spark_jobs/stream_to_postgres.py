@@ -4,7 +4,8 @@
         [--query-name NAME] [--checkpoint DIR] [--available-now] [--wait-for-lock SECONDS]
 
 Runs until stopped (or, with --available-now, until it has caught up with the topic).
-Exits 75 without starting when another driver holds the query's lock. The work of each
+Exits 78 without starting when the database lacks a column the sink writes (run
+`nasaflow migrate`; retrying cannot help), 75 when another driver holds the query's lock. The work of each
 micro-batch lives in nasaflow.sink; this file only wires Spark to it.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 
 from nasaflow.settings import Settings, get_settings
 from nasaflow.sink.batch import PostgresBatchWriter
+from nasaflow.sink.contract import SCHEMA_DRIFT_EXIT_CODE, SchemaDriftError, check_sink_schema
 from nasaflow.sink.lock import LOCK_BUSY_EXIT_CODE, LockBusyError, StreamLock
 
 DEFAULT_QUERY_NAME = "image_parameters_to_postgres"
@@ -78,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("nasaflow").setLevel(logging.INFO)
     settings = get_settings()
     args = parse_args(sys.argv[1:] if argv is None else argv, settings)
+    try:
+        check_sink_schema(settings.db_url)
+    except SchemaDriftError as exc:
+        print(f"stream_to_postgres: not starting: {exc}", file=sys.stderr)
+        return SCHEMA_DRIFT_EXIT_CODE
     try:
         lock = StreamLock(settings.db_url, args.query_name, args.checkpoint).acquire(
             args.wait_for_lock)

@@ -8,27 +8,17 @@
 -- No index: rows are selected and deleted by (query, batch_id) among the few batches in
 -- flight, where a sequential scan is cheaper than maintaining an index on every COPY.
 
+-- A staged cell is a row of image_parameters tagged with its batch and Kafka coordinates:
+-- its columns are image_parameters' own (LIKE), so the parameter columns are named in one
+-- migration only (001). NOT NULL and defaults come along, CHECKs and indexes do not.
+-- (Databases migrated before this wording hold the same columns spelled out, less
+-- landed_at, which staging never uses.)
 CREATE UNLOGGED TABLE IF NOT EXISTS stream_staged_cells (
     query                  text NOT NULL,
     batch_id               bigint NOT NULL,
     kafka_partition        integer NOT NULL,
     kafka_offset           bigint NOT NULL,
-    image_id               text NOT NULL,
-    patch_size             integer NOT NULL,
-    cell_row               integer NOT NULL,
-    cell_col               integer NOT NULL,
-    entropy                double precision,
-    mean                   double precision,
-    std                    double precision,
-    fractal_dimension      double precision,
-    skewness               double precision,
-    kurtosis               double precision,
-    uniformity             double precision,
-    relative_smoothness    double precision,
-    tamura_contrast        double precision,
-    tamura_directionality  double precision,
-    schema_version         integer NOT NULL,
-    published_at           timestamptz
+    LIKE image_parameters INCLUDING DEFAULTS
 );
 
 CREATE UNLOGGED TABLE IF NOT EXISTS stream_staged_dead_letters (

@@ -51,9 +51,8 @@ def plan_tasks(
 
     Returns:
         The tasks, and a failed status for each image that cannot be planned (e.g. a
-        patch size larger than the image, or a record the message schema refuses).
+        patch size larger than the image, or a record the message contract refuses).
     """
-    from nasaflow.messaging.schema import InvalidMessageError
     from nasaflow.parameters.grid import make_grid
 
     if band_rows is not None and band_rows < 1:
@@ -64,7 +63,7 @@ def plan_tasks(
         try:
             grid = make_grid((record.height, record.width), patch_size)
             layout = plan_parts(record, patch_size, grid.rows, grid.cols, budget)
-        except (InvalidMessageError, ValueError) as exc:
+        except ValueError as exc:  # a ContractViolation is a ValueError
             plan.refused.append(TaskStatus(record.id, error=f"not planned: {exc}"))
             continue
         plan.layouts[record.id] = layout

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from nasaflow.manifest import ImageRecord
+from nasaflow.messaging.contract import check_record
 from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, Publisher, PublishError
 from nasaflow.messaging.schema import PartLayout, band_messages
 
@@ -123,9 +124,12 @@ def publish_partition(groups: Iterable[list[Task]], config: JobConfig) -> list[T
 
 
 def publish_task(task: Task, publisher: Publisher, patch_size: int) -> TaskStatus:
-    """Decode the image, compute the task's cell rows, publish its parts and flush.
+    """Decode the image, compute the task's cell rows, check every part against the
+    message contract, publish them and flush.
 
-    Returns a failed status if the image cannot be read or computed.
+    Nothing of an image is sent unless all its parts pass the check the sink applies, so
+    the sink never dead-letters what the producer emits. Returns a failed status if the
+    image cannot be read or computed, or a part breaks the contract.
 
     Raises:
         PublishError: Kafka did not take or acknowledge the parts.
@@ -134,6 +138,8 @@ def publish_task(task: Task, publisher: Publisher, patch_size: int) -> TaskStatu
     record = task.record
     try:
         messages = list(_encoded_parts(task, patch_size))
+        for _, _, payload in messages:
+            check_record(record.id.encode("utf-8"), payload)
     except Exception as exc:  # any fault of this image fails it alone; the run goes on
         return TaskStatus(record.id, error=f"{type(exc).__name__}: {exc}",
                           seconds=time.perf_counter() - started)

@@ -1,1 +1,2 @@
-"""Kafka side of the platform: topic administration, message schema, publishing, tail."""
+"""Kafka side of the platform: topic administration, the message contract and encoding,
+publishing, tail."""

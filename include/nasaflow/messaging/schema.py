@@ -1,9 +1,8 @@
-"""Version 1 parameter messages: how an image's grid is cut into messages, built, checked.
+"""Parameter messages: how an image's grid is cut into messages and encoded.
 
-The JSON Schema file next to the package (schemas/image-parameters.v1.json) is the
-contract between the parameter job and the stream that lands messages in PostgreSQL; this
-module is the only code that writes that format, and the one place that reads it back
-with reasons a person can act on.
+The contract these messages follow is nasaflow.messaging.contract (one definition for the
+producer, `nasaflow tail` and the sink); this module is the only code that writes the
+format. Values the calculators leave undefined (NaN) and infinities are sent as null.
 
 An image's grid is cut into parts: bands of consecutive cell rows, as many rows per part
 as fit a byte budget well under Kafka's 1 MB default message limit, whatever the values.
@@ -18,19 +17,16 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasaflow.manifest import ImageRecord
+from nasaflow.messaging.contract import check_message, message_header
+from nasaflow.parameters import PARAMETER_NAMES
+from nasaflow.parameters.conventions import CONVENTIONS
 
 if TYPE_CHECKING:
-    import jsonschema
-
     from nasaflow.parameters import ParameterGrid
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "image-parameters.v1.json"
-SCHEMA_VERSION = 1
 #: Kafka's default limit on one message (broker message.max.bytes, producer
 #: max.request.size), in bytes.
 KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
@@ -41,28 +37,6 @@ MESSAGE_BYTE_BUDGET = 256 * 1024
 #: -2.2250738585072014e-308: used to bound a cell's encoded size.
 _LONGEST_FLOAT = -2.2250738585072014e-308
 _SEPARATORS = (",", ":")
-
-
-class InvalidMessageError(ValueError):
-    """A payload that is not a valid version 1 message; `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@lru_cache(maxsize=1)
-def load_schema() -> dict[str, Any]:
-    """The version 1 JSON Schema, parsed once per process."""
-    with open(SCHEMA_PATH, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-@lru_cache(maxsize=1)
-def parameter_names() -> tuple[str, ...]:
-    """The parameter fields of a cell, in the schema's order (all cell keys but row, col)."""
-    required = load_schema()["properties"]["cells"]["items"]["required"]
-    return tuple(name for name in required if name not in ("row", "col"))
 
 
 @dataclass(frozen=True)
@@ -99,7 +73,8 @@ def plan_parts(
     rows spread evenly over them.
 
     The bound is computed for the worst case (every value the longest float, the largest
-    row, column and part numbers), so no message of this image can exceed `budget`.
+    row, column and part numbers, the longest convention name), so no message of this
+    image can exceed `budget`.
 
     Args:
         record: the image (its header fields take room in every message).
@@ -108,14 +83,15 @@ def plan_parts(
         budget: maximum bytes of one encoded message.
 
     Raises:
-        InvalidMessageError: the record cannot make a valid message (e.g. an unknown
+        ContractViolation: the record cannot make a valid message (e.g. an unknown
             source or an over-long id).
         ValueError: not even one row of cells fits `budget`.
     """
-    worst_cell: dict[str, float] = {"row": rows - 1, "col": cols - 1}
-    worst_cell.update(dict.fromkeys(parameter_names(), _LONGEST_FLOAT))
-    header = _header(record, patch_size, rows, cols, rows, rows, _format_published(None))
-    validate_document({**header, "part": 0, "parts": 1, "cells": [worst_cell]})
+    worst_cell = {"row": rows - 1, "col": cols - 1}
+    worst_cell.update(dict.fromkeys(PARAMETER_NAMES, _LONGEST_FLOAT))
+    header = _header(record, patch_size, rows, cols, rows, rows, _format_published(None),
+                     max(CONVENTIONS, key=len))
+    check_message({**header, "part": 0, "parts": 1, "cells": [worst_cell]})
     header_bytes = len(_encode({**header, "cells": []}))
     cell_bytes = len(_encode(worst_cell)) + 1  # and its separating comma
     max_rows = (budget - header_bytes) // (cols * cell_bytes)
@@ -144,12 +120,13 @@ def band_messages(
         published_at: the time stamped on the messages (default: now).
 
     Yields:
-        (part, number of cells, UTF-8 JSON payload) per part, in the order given.
+        (part, number of cells, UTF-8 JSON payload) per part, in the order given; the
+        payload says the grid's convention and the calculators' version.
     """
     if grid.cols != layout.cols:
         raise ValueError(f"grid has {grid.cols} cell columns, the layout {layout.cols}")
     header = _header(record, layout.patch_size, layout.rows, layout.cols, 0, layout.parts,
-                     _format_published(published_at))
+                     _format_published(published_at), grid.convention)
     for part in parts:
         start, stop = layout.row_range(part)
         if start < grid.row_offset or stop > grid.row_offset + grid.rows:
@@ -161,85 +138,12 @@ def band_messages(
         yield part, len(cells), _encode({**header, "part": part, "cells": cells})
 
 
-def validate_message(payload: bytes) -> dict[str, Any]:
-    """The message in `payload`, checked against the version 1 contract.
-
-    Besides the JSON Schema, checks what a schema cannot say: part < parts, and every cell
-    inside the grid.
-
-    Raises:
-        InvalidMessageError: not UTF-8, not JSON (NaN and Infinity included), or breaks the
-            contract; `reason` names the offending field.
-    """
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidMessageError(f"not UTF-8: {exc}") from exc
-    except AttributeError as exc:
-        raise InvalidMessageError(f"expected bytes, got {type(payload).__name__}") from exc
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
-        raise InvalidMessageError(f"not JSON: {exc}") from exc
-    validate_document(document)
-    return document
-
-
-def validate_document(document: Any) -> None:
-    """Check a decoded message against the contract (see `validate_message`)."""
-    import jsonschema
-
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is not None:
-        where = "/".join(str(step) for step in error.absolute_path) or "message"
-        raise InvalidMessageError(f"{where}: {error.message}")
-    if document["part"] >= document["parts"]:
-        raise InvalidMessageError(
-            f"part: {document['part']} is not below parts ({document['parts']})"
-        )
-    rows, cols = document["grid"]["rows"], document["grid"]["cols"]
-    for index, cell in enumerate(document["cells"]):
-        if cell["row"] >= rows or cell["col"] >= cols:
-            raise InvalidMessageError(
-                f"cells/{index}: cell ({cell['row']}, {cell['col']}) is outside the "
-                f"{rows}x{cols} grid"
-            )
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.protocols.Validator:
-    import jsonschema
-
-    checker = jsonschema.FormatChecker(formats=())
-    checker.checks("date-time", raises=ValueError)(_is_datetime)
-    schema = load_schema()
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    return validator_class(schema, format_checker=checker)
-
-
-def _is_datetime(value: object) -> bool:
-    """RFC 3339 date-time: date, 'T', time and a zone (Z or an offset)."""
-    if not isinstance(value, str):
-        return True  # the type keyword reports non-strings
-    if len(value) < 20 or value[10] not in "Tt":
-        raise ValueError(f"{value!r} is not an RFC 3339 date-time")
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"{value!r} has no timezone")
-    return True
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed (non-finite values must be null)")
-
-
 def _header(
     record: ImageRecord, patch_size: int, rows: int, cols: int, part: int, parts: int,
-    published_at: str,
+    published_at: str, convention: str,
 ) -> dict[str, Any]:
     return {
-        "schema_version": SCHEMA_VERSION,
+        **message_header(convention),
         "image_id": record.id,
         "source": record.source,
         "instrument": record.instrument,
@@ -266,14 +170,14 @@ def _cells(
 ) -> list[dict[str, Any]]:
     """Cell dicts of grid rows start..start+count-1 (array row = grid row - offset),
     row-major; NaN and infinities become None."""
-    names = parameter_names()
+    names = PARAMETER_NAMES
     first = start - offset
     columns = [_finite_or_none(values[name][first : first + count].ravel().tolist())
                for name in names]
     cells: list[dict[str, Any]] = []
-    for index, row_values in enumerate(zip(*columns, strict=True)):
+    for index, row_values in enumerate(zip(*columns)):
         cell: dict[str, Any] = {"row": start + index // cols, "col": index % cols}
-        cell.update(zip(names, row_values, strict=True))
+        cell.update(zip(names, row_values))
         cells.append(cell)
     return cells
 

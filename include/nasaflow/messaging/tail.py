@@ -2,8 +2,9 @@
 
 The console view of the topic, for a person checking that images flow: it reads every
 partition directly (no consumer group, so no committed offsets and no effect on any
-other reader), checks each message against the v1 contract and prints what it carries,
-or why it is invalid, without stopping.
+other reader), checks each record against the message contract (the same check as the
+sink's, key included) and prints what it carries, or why the sink would refuse it,
+without stopping.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from nasaflow.messaging.schema import InvalidMessageError, validate_message
+from nasaflow.messaging.contract import ContractViolation, check_record
 from nasaflow.settings import get_settings
 
 #: How long to wait for the broker at start-up, in seconds.
@@ -77,11 +78,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(value: bytes | None, key: bytes | None, partition: int, offset: int) -> str:
-    """One line for one message: what it carries, or `invalid: <reason>`."""
+    """One line for one message: what it carries and how it was computed (v1 messages do
+    not say), or `invalid: <reason>` with the sink's reason."""
     where = f"[p{partition}@{offset}]"
     try:
-        message = validate_message(value if value is not None else b"")
-    except InvalidMessageError as exc:
+        message = check_record(key, value)
+    except ContractViolation as exc:
         shown_key = key.decode("utf-8", "replace") if key is not None else None
         return f"invalid: {exc.reason} (key {shown_key!r}) {where}"
     cells = message["cells"]
@@ -89,8 +91,8 @@ def describe(value: bytes | None, key: bytes | None, partition: int, offset: int
     return (
         f"{message['image_id']} part {message['part'] + 1} of {message['parts']}: "
         f"{len(cells)} cells, rows {rows[0]}-{rows[-1]}, "
-        f"mean {_value_range(cells, 'mean')}, entropy {_value_range(cells, 'entropy')} "
-        f"{where}"
+        f"mean {_value_range(cells, 'mean')}, entropy {_value_range(cells, 'entropy')}, "
+        f"{_provenance(message)} {where}"
     )
 
 
@@ -99,3 +101,10 @@ def _value_range(cells: list[dict[str, Any]], name: str) -> str:
     nulls = len(cells) - len(values)
     text = f"{min(values):.2f}..{max(values):.2f}" if values else "all null"
     return text + (f" ({nulls} null)" if nulls and values else "")
+
+
+def _provenance(message: dict[str, Any]) -> str:
+    if message["schema_version"] == 1:
+        return "v1 (convention not recorded)"
+    return (f"v{message['schema_version']} {message['convention']} "
+            f"calculators {message['calculator_version']}")

@@ -2,7 +2,9 @@
 
 Public API:
 
-* `PARAMETER_NAMES`: the ten names, in the order of the database columns and message keys.
+* `PARAMETER_NAMES`: the ten names, in the order of the database columns and message keys;
+  the only list of them (the message schema and the sink derive theirs from it).
+* `CALCULATOR_VERSION`: which version of the calculators produced a value.
 * `compute_parameters(image, patch_size=64, params=None, *, strict, histogram,
   convention, row_range) -> ParameterGrid`.
 * `HistogramSettings(n_bins, lo, hi)`: bins for entropy and uniformity.
@@ -11,8 +13,9 @@ Public API:
   to split its cell rows into bands before calling `compute_parameters(row_range=...)`.
 
 Definitions are in docs/image-parameters.md of the shared docs; each module says how its
-family is computed. Only `PARAMETER_NAMES` is defined here: everything else is imported
-on first use, so that `nasaflow --help` does not pay for numpy and scipy.
+family is computed. Only `PARAMETER_NAMES` and `CALCULATOR_VERSION` are defined here:
+everything else is imported on first use, so that `nasaflow --help` does not pay for
+numpy and scipy.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ PARAMETER_NAMES: tuple[str, ...] = (
     "tamura_directionality",
 )
 
+#: Version of the calculators, sent with every message and stored with every cell so
+#: values computed under different rules are never mixed silently. Change it whenever
+#: any parameter's value for some input changes (a fixed rule, undefined values becoming
+#: null); keep it when only speed or structure changes.
+CALCULATOR_VERSION = "1"
+
 _LAZY = {
     "compute_parameters": "nasaflow.parameters.compute",
     "ParameterGrid": "nasaflow.parameters.compute",
@@ -42,7 +51,7 @@ _LAZY = {
     "make_grid": "nasaflow.parameters.grid",
 }
 
-__all__ = ["PARAMETER_NAMES", *_LAZY]
+__all__ = ["CALCULATOR_VERSION", "PARAMETER_NAMES", *_LAZY]
 
 if TYPE_CHECKING:  # re-exported (`as` names them public); loaded on first use by __getattr__
     from nasaflow.parameters.compute import ParameterGrid as ParameterGrid

@@ -25,7 +25,6 @@ from nasaflow.replay.archive_timeline import (
     build_series,
     from_ms,
     mix,
-    parse_cadences,
     to_ms,
 )
 from nasaflow.replay.fixtures import (
@@ -72,7 +71,7 @@ class ArchiveImage(ArchiveLocation):
     width: int
     height: int
     index: int
-    archive: "ArchiveReplay" = field(repr=False, compare=False)
+    archive: ArchiveReplay = field(repr=False, compare=False)
 
     @property
     def name(self) -> str:

@@ -13,7 +13,9 @@ StreamingQuery.id, kept in the checkpoint) tells them apart.
 
 Cells are keyed by (image_id, patch_size, cell_row, cell_col); within a batch the latest
 Kafka offset of a cell wins, and a later batch overwrites an earlier one, so the table
-always holds the most recently published value of each cell.
+always holds the most recently published value of each cell, together with the schema
+version, convention and calculator version of the message that carried it. Identifiers
+are composed with psycopg.sql, from the column list of nasaflow.sink.records.
 """
 
 from __future__ import annotations
@@ -24,34 +26,44 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 
-from nasaflow.sink.contract import parameter_names
+from nasaflow.sink.records import CELL_COLUMNS
 from nasaflow.sink.staging import STAGED_CELLS, STAGED_DEAD_LETTERS, StagedPartition
 
 #: Memory for the DISTINCT ON sort of one batch, so it stays out of temporary files.
 SORT_MEMORY = "256MB"
 
-_KEY = "image_id, patch_size, cell_row, cell_col"
-_VALUES = ", ".join((*parameter_names(), "schema_version", "published_at"))
-_UPSERT = f"""
-INSERT INTO image_parameters ({_KEY}, {_VALUES})
-SELECT DISTINCT ON ({_KEY}) {_KEY}, {_VALUES}
-  FROM {STAGED_CELLS}
+_KEY_COLUMNS = ("image_id", "patch_size", "cell_row", "cell_col")
+_KEY = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
+_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS))
+_UPSERT = sql.SQL("""
+INSERT INTO image_parameters ({columns})
+SELECT DISTINCT ON ({key}) {columns}
+  FROM {staged}
  WHERE query = %(query)s AND batch_id = %(batch_id)s
- ORDER BY {_KEY}, kafka_partition, kafka_offset DESC
-ON CONFLICT ({_KEY}) DO UPDATE SET
-  {", ".join(f"{name} = EXCLUDED.{name}" for name in _VALUES.split(", "))},
+ ORDER BY {key}, kafka_partition, kafka_offset DESC
+ON CONFLICT ({key}) DO UPDATE SET
+  {updates},
   landed_at = now()
-"""
-_DEAD_LETTERS = f"""
+""").format(
+    columns=_COLUMNS, key=_KEY, staged=sql.Identifier(STAGED_CELLS),
+    updates=sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
+        for name in CELL_COLUMNS if name not in _KEY_COLUMNS))
+_DEAD_LETTERS = sql.SQL("""
 INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, message_value,
                           reason, query, batch_id)
 SELECT DISTINCT ON (topic, kafka_partition, kafka_offset)
        topic, kafka_partition, kafka_offset, message_key, message_value, reason, query, batch_id
-  FROM {STAGED_DEAD_LETTERS}
+  FROM {staged}
  WHERE query = %(query)s AND batch_id = %(batch_id)s
 ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
-"""
+""").format(staged=sql.Identifier(STAGED_DEAD_LETTERS))
+_STAGED_COUNTS = sql.SQL("""
+SELECT (SELECT count(*) FROM {cells} WHERE query = %(query)s AND batch_id = %(batch_id)s),
+       (SELECT count(*) FROM {dead} WHERE query = %(query)s AND batch_id = %(batch_id)s)
+""").format(cells=sql.Identifier(STAGED_CELLS), dead=sql.Identifier(STAGED_DEAD_LETTERS))
 
 
 class StagingMismatch(RuntimeError):
@@ -84,11 +96,12 @@ def batch_committed(conn: psycopg.Connection, query: str, checkpoint_id: str,
 def clear_staging(conn: psycopg.Connection, query: str, batch_id: int | None = None) -> None:
     """Delete staged rows of `query`'s batch `batch_id` (every batch when None), left by an
     attempt that did not commit; committed in `conn`'s transaction."""
-    condition = "query = %s" + ("" if batch_id is None else " AND batch_id = %s")
+    condition = sql.SQL("query = %s" + ("" if batch_id is None else " AND batch_id = %s"))
     params = (query,) if batch_id is None else (query, batch_id)
     with conn.transaction():
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
-            conn.execute(f"DELETE FROM {table} WHERE {condition}", params)
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table),
+                                                                   condition), params)
 
 
 def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch_id: int,
@@ -126,22 +139,18 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
              "started_at": started_at})
         if claimed.rowcount == 0:
             return None
-        found = conn.execute(
-            f"""SELECT (SELECT count(*) FROM {STAGED_CELLS}
-                         WHERE query = %(query)s AND batch_id = %(batch_id)s),
-                       (SELECT count(*) FROM {STAGED_DEAD_LETTERS}
-                         WHERE query = %(query)s AND batch_id = %(batch_id)s)""",
-            key).fetchone() or (0, 0)
+        found = conn.execute(_STAGED_COUNTS, key).fetchone()
         if found != (cells, dead):
             raise StagingMismatch(
                 f"batch {batch_id} of {query}: staging holds {found[0]} cells and {found[1]} "
                 f"dead letters, executors staged {cells} and {dead}")
-        conn.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+        conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(SORT_MEMORY)))
         rows = conn.execute(_UPSERT, key).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
-            conn.execute(f"DELETE FROM {table} WHERE query = %(query)s"
-                         " AND batch_id = %(batch_id)s", key)
+            conn.execute(sql.SQL("DELETE FROM {} WHERE query = %(query)s"
+                                 " AND batch_id = %(batch_id)s").format(sql.Identifier(table)),
+                         key)
         lag = conn.execute(
             """UPDATE stream_batches
                   SET rows = %(rows)s, dead_letters = %(dead)s, finished_at = clock_timestamp(),

@@ -1,9 +1,10 @@
 """One Kafka record -> the image_parameters rows it carries, or the reason it carries none.
 
-A message is a band of cells of one image, keyed by the image id (so every part of an
-image travels through one partition, in order). The key is checked against the body:
-a record whose key names another image would sit in the wrong partition's order and
-could overwrite or be overwritten out of sequence, so it is refused like a broken body.
+A message is a band of cells of one image, keyed by the image id; nasaflow.messaging.contract
+decides whether a record is valid (the same check the producer ran before sending it).
+Every row says how its values were made: the message's schema version and, from version 2,
+the statistical convention and the calculators' version (NULL for version 1 messages,
+which do not say), so values computed under different rules are never mixed silently.
 """
 
 from __future__ import annotations
@@ -11,22 +12,21 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from nasaflow.sink.contract import (
-    KEY_MISMATCH,
-    ContractViolation,
-    check_message,
-    decode,
-    parameter_names,
-    parse_datetime,
-)
+from nasaflow.messaging.contract import check_record, parse_datetime
+from nasaflow.parameters import PARAMETER_NAMES
 
 #: Columns of one cell row, in the order `cell_rows` yields them; the same names as in
-#: image_parameters.
+#: image_parameters (include/sql: 001 creates them, 005 adds the convention columns).
 CELL_COLUMNS: tuple[str, ...] = (
-    "image_id", "patch_size", "cell_row", "cell_col", *parameter_names(),
-    "schema_version", "published_at",
+    "image_id", "patch_size", "cell_row", "cell_col", *PARAMETER_NAMES,
+    "schema_version", "convention", "calculator_version", "published_at",
 )
-_CELL_FIELDS = itemgetter("row", "col", *parameter_names())
+#: PostgreSQL types of CELL_COLUMNS, for binary COPY.
+CELL_COLUMN_TYPES: tuple[str, ...] = (
+    "text", "int4", "int4", "int4", *["float8"] * len(PARAMETER_NAMES),
+    "int4", "text", "text", "timestamptz",
+)
+_CELL_FIELDS = itemgetter("row", "col", *PARAMETER_NAMES)
 
 
 class KafkaRecord(NamedTuple):
@@ -53,26 +53,10 @@ def cell_rows(key: bytes | None, value: bytes | None) -> list[tuple[Any, ...]]:
     """The image_parameters rows (columns as `CELL_COLUMNS`) of one record.
 
     Raises:
-        ContractViolation: the record is not a valid version 1 message, or its key is not
-            the message's image id.
+        ContractViolation: the record breaks the message contract (its key included).
     """
-    message = check_message(decode(value))
-    image_id = message["image_id"]
-    check_key(key, image_id)
-    head = (image_id, message["patch_size"])
-    tail = (message["schema_version"], parse_datetime(message["published_at"]))
+    message = check_record(key, value)
+    head = (message["image_id"], message["patch_size"])
+    tail = (message["schema_version"], message.get("convention"),
+            message.get("calculator_version"), parse_datetime(message["published_at"]))
     return [head + _CELL_FIELDS(cell) + tail for cell in message["cells"]]
-
-
-def check_key(key: bytes | None, image_id: str) -> None:
-    """Raise ContractViolation(KEY_MISMATCH) unless `key` is `image_id` in UTF-8."""
-    if key is None:
-        raise ContractViolation(KEY_MISMATCH, f"the record has no key (image_id {image_id!r})")
-    try:
-        text = key.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text != image_id:
-        shown = repr(text) if text is not None else repr(bytes(key))
-        raise ContractViolation(KEY_MISMATCH,
-                                f"key {shown} is not the message's image_id {image_id!r}")

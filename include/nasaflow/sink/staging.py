@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from nasaflow.sink.contract import ContractViolation
-from nasaflow.sink.records import CELL_COLUMNS, KafkaRecord, cell_rows
+from nasaflow.messaging.contract import ContractViolation
+from nasaflow.sink.records import CELL_COLUMN_TYPES, CELL_COLUMNS, KafkaRecord, cell_rows
 
 #: Staging tables (include/sql/002_stream_staging.sql).
 STAGED_CELLS = "stream_staged_cells"
 STAGED_DEAD_LETTERS = "stream_staged_dead_letters"
 _TAG_COLUMNS = ("query", "batch_id", "kafka_partition", "kafka_offset")
-_CELL_TYPES = ["text", "int8", "int4", "int8", "text", "int4", "int4", "int4",
-               *["float8"] * (len(CELL_COLUMNS) - 6), "int4", "timestamptz"]
+_CELL_TYPES = ["text", "int8", "int4", "int8", *CELL_COLUMN_TYPES]
 _DEAD_LETTER_COLUMNS = ("query", "batch_id", "topic", "kafka_partition", "kafka_offset",
                         "message_key", "message_value", "reason")
 _DEAD_LETTER_TYPES = ["text", "int8", "text", "int4", "int8", "bytea", "bytea", "text"]
@@ -114,5 +114,6 @@ def stage_spark_partition(db_url: str, query: str, batch_id: int,
     yield stage_partition(db_url, query, batch_id, (KafkaRecord(*row) for row in rows))
 
 
-def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
-    return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+def _copy_sql(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))

@@ -26,7 +26,7 @@ from nasaflow.webui import queries
 from nasaflow.webui.auth import LoginRequired, redirect_to_login, require_viewer
 from nasaflow.webui.cache import CACHE_DIR, Entry, RenderCache, safe_name
 from nasaflow.webui.charts import format_value, stream_charts
-from nasaflow.webui.colormap import css_gradient
+from nasaflow.webui.colormap import NULL_COLOUR, css_gradient
 from nasaflow.webui.heatmaps import heatmap_file, read_scales, write_heatmap_set
 from nasaflow.webui.links import Links
 from nasaflow.webui.render import thumbnail_png
@@ -76,7 +76,7 @@ class WebUI:
         key = (*_heatmap_key(image_id, patch_size), f"v{status.version}")
         entry = self.cache.fill(
             key, lambda directory: write_heatmap_set(
-                queries.parameter_grids(conn, image_id, status), directory))
+                *queries.parameter_grids(conn, image_id, status), directory))
         return status, entry
 
 
@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
     app.add_exception_handler(LoginRequired, redirect_to_login)  # type: ignore[arg-type]
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.filters["number"] = format_value
-    templates.env.globals.update(gradient=css_gradient(), labels=PARAMETER_LABELS,
+    templates.env.globals.update(gradient=css_gradient(), null_colour=NULL_COLOUR,
+                                 labels=PARAMETER_LABELS,
                                  parameters=PARAMETER_NAMES)
     ui = WebUI(settings or get_settings(), RenderCache(cache_dir), templates)
 

@@ -4,7 +4,9 @@ A heat map must let the eye compare cells: the colours run from dark blue throug
 and green to yellow (after matplotlib's viridis), getting lighter at every step, so order
 survives colour-blindness and greyscale. The map is a 256-entry lookup table interpolated
 between a few anchor colours, which makes colouring a whole grid one indexing operation.
-Cells without a value (not landed yet) stay transparent.
+Cells not landed yet stay transparent; landed cells whose value is null (undefined, e.g.
+the skewness of a constant cell) get `NULL_COLOUR`, outside the scale, so an undefined
+value never reads as a small or a large one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ ANCHORS: tuple[str, ...] = (
     "#440154", "#472c7a", "#3b518b", "#2c718e", "#21908d",
     "#27ad81", "#5cc863", "#aadc32", "#fde725",
 )
+#: Colour of landed cells without a value: Okabe and Ito's vermillion, a hue the scale
+#: never takes and one that colour-blind readers tell apart from it.
+NULL_COLOUR = "#d55e00"
 #: Percentiles of a grid's values mapped to the two ends of the colour scale: a handful
 #: of extreme cells (the limb, a saturated flare pixel) must not flatten all the others.
 CLIP_PERCENTILES: tuple[float, float] = (1.0, 99.0)
@@ -55,15 +60,19 @@ def colour_range(values: np.ndarray,
     return float(low), float(high)
 
 
-def colourize(values: np.ndarray, low: float, high: float, lut: np.ndarray = LUT) -> np.ndarray:
+def colourize(values: np.ndarray, low: float, high: float, lut: np.ndarray = LUT,
+              landed: np.ndarray | None = None) -> np.ndarray:
     """RGBA uint8 image (rows, cols, 4) of a 2-D grid.
 
     Values at or below `low` get the first colour, at or above `high` the last; when the
-    range is empty every finite cell gets the middle colour. Non-finite cells (NaN: no
-    value landed) are fully transparent.
+    range is empty every finite cell gets the middle colour. Non-finite cells are null
+    cells (opaque NULL_COLOUR) where `landed` is True, and fully transparent elsewhere
+    (not landed yet); without `landed`, every non-finite cell is taken as not landed.
     """
     if values.ndim != 2:
         raise ValueError(f"expected a 2-D grid, got shape {values.shape}")
+    if landed is not None and landed.shape != values.shape:
+        raise ValueError(f"landed mask of shape {landed.shape} for a grid of {values.shape}")
     finite = np.isfinite(values)
     last = len(lut) - 1
     if high > low:
@@ -75,6 +84,8 @@ def colourize(values: np.ndarray, low: float, high: float, lut: np.ndarray = LUT
     rgba[..., :3] = lut[index]
     rgba[..., 3] = 255
     rgba[~finite] = 0
+    if landed is not None:
+        rgba[~finite & landed] = (*hex_to_rgb(NULL_COLOUR), 255)
     return rgba
 
 

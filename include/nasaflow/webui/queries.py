@@ -139,8 +139,10 @@ def data_version(conn: psycopg.Connection, image_id: str, patch_size: int) -> st
 
 
 def parameter_grids(conn: psycopg.Connection, image_id: str,
-                    status: PatchStatus) -> dict[str, np.ndarray]:
-    """Parameter name -> (rows, cols) float64 grid of the landed values; NaN elsewhere."""
+                    status: PatchStatus) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Parameter name -> (rows, cols) float64 grid of the landed values, NaN elsewhere
+    (and where a landed value is NULL); and the boolean grid of the landed cells, which
+    tells the two apart."""
     columns = ", ".join(PARAMETER_NAMES)
     rows = conn.execute(
         f"SELECT cell_row, cell_col, {columns} FROM image_parameters"
@@ -148,8 +150,9 @@ def parameter_grids(conn: psycopg.Connection, image_id: str,
     table = np.array(rows, dtype=np.float64).reshape(len(rows), 2 + len(PARAMETER_NAMES))
     cell_rows, cell_cols = table[:, 0].astype(np.intp), table[:, 1].astype(np.intp)
     shape = (status.rows, status.cols)
+    landed = cell_grid(shape, cell_rows, cell_cols, np.ones(len(rows))) == 1.0
     return {name: cell_grid(shape, cell_rows, cell_cols, table[:, 2 + k])
-            for k, name in enumerate(PARAMETER_NAMES)}
+            for k, name in enumerate(PARAMETER_NAMES)}, landed
 
 
 def recent_batches(conn: psycopg.Connection, limit: int) -> list[Batch]:

@@ -35,10 +35,11 @@ def cell_grid(shape: tuple[int, int], cell_rows: np.ndarray, cell_cols: np.ndarr
     return grid
 
 
-def heatmap_png(values: np.ndarray, low: float, high: float,
+def heatmap_png(values: np.ndarray, low: float, high: float, landed: np.ndarray | None = None,
                 min_side: int = HEATMAP_MIN_SIDE) -> bytes:
-    """PNG of a 2-D grid coloured between `low` and `high`, one square block per cell."""
-    rgba = colourize(values, low, high)
+    """PNG of a 2-D grid coloured between `low` and `high`, one square block per cell;
+    `landed` marks the landed cells, so that null ones are told from missing ones."""
+    rgba = colourize(values, low, high, landed=landed)
     scale = max(1, math.ceil(min_side / max(values.shape)))
     blocks = rgba.repeat(scale, axis=0).repeat(scale, axis=1)
     return _png(Image.fromarray(blocks))

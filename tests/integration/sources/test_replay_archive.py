@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,12 +29,12 @@ from nasaflow.sources.helioviewer import (
     source_for,
 )
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DELAY = timedelta(minutes=25)
 HOURLY = ("304", "1600", "magnetogram")
 POOL = 6
 SIDE = 128
-DAY = datetime(2025, 3, 10, tzinfo=timezone.utc)
+DAY = datetime(2025, 3, 10, tzinfo=UTC)
 
 
 def _archive_server(cache: Path, *, pool: int, side: int,

@@ -25,7 +25,7 @@ import pytest
 
 from nasaflow.manifest import ImageRecord, write_manifest
 from nasaflow.messaging.admin import ensure_topic
-from nasaflow.messaging.schema import validate_message
+from nasaflow.messaging.contract import check_record
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import SAMPLES_DIR, Settings, get_settings
 from nasaflow.spark_launch import COMPUTE_APPLICATION, submit_command, submit_env
@@ -124,7 +124,7 @@ def test_every_cell_arrives_with_the_library_values(job_run: JobRun) -> None:
     parts: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     partitions: dict[str, set[int]] = defaultdict(set)
     for message in job_run.messages:
-        document = validate_message(message.value)
+        document = check_record(message.key, message.value)
         assert message.key == document["image_id"].encode()
         assert document["part"] not in parts[document["image_id"]], "part published twice"
         parts[document["image_id"]][document["part"]] = document
@@ -188,7 +188,7 @@ def test_tail_prints_invalid_messages_with_their_reason_and_goes_on(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("invalid: not JSON: ")
+    assert lines[0].startswith("invalid: not_json: ")
     assert lines[1].startswith(job_run.messages[0].key.decode())
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
-from nasaflow.sink.contract import parameter_names
 from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
 
 
@@ -28,7 +28,7 @@ def expected_value(row: int, col: int, index: int) -> float:
 
 @lru_cache(maxsize=64)
 def _cells_json(first_row: int, rows: int, cols: int, compact: bool) -> str:
-    names = parameter_names()
+    names = PARAMETER_NAMES
     return json.dumps([
         {"row": row, "col": col,
          **{name: (0 if compact else expected_value(row, col, index))

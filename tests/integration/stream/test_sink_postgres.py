@@ -1,16 +1,30 @@
 """The sink's PostgreSQL side without Spark: staging, the exactly-once batch commit, dead
-letters, and the landing check, against the real database."""
+letters, the landing check, nulls and provenance of version 2 messages, and the schema
+check at start, against the real database.
+
+Every test runs in a schema of its own in the platform's database, migrated from
+include/sql and dropped afterwards, so the platform's tables are never read or written.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from nasaflow.settings import Settings
+from nasaflow.db.migrate import migrate
+from nasaflow.messaging.contract import check_record
+from nasaflow.parameters import CALCULATOR_VERSION, PARAMETER_NAMES
+from nasaflow.settings import PROJECT_ROOT, SQL_DIR, Settings
 from nasaflow.sink.commit import (
     BatchOutcome,
     StagingMismatch,
@@ -18,10 +32,15 @@ from nasaflow.sink.commit import (
     clear_staging,
     commit_batch,
 )
+from nasaflow.sink.contract import SCHEMA_DRIFT_EXIT_CODE, SchemaDriftError, check_sink_schema
 from nasaflow.sink.landing import missing_cells, rejected_messages
 from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import stage_partition
 
+from tests.integration.stream.private_schema import (  # noqa: F401 (fixture)
+    migrations_before,
+    private_schemas,
+)
 from tests.integration.stream.streamkit import band, cleanup_rows, expected_value
 
 pytestmark = pytest.mark.services
@@ -29,6 +48,16 @@ pytestmark = pytest.mark.services
 NOW = datetime.now(UTC)
 #: The checkpoint id the batches of these tests run under, unless a test says otherwise.
 CHECKPOINT = "checkpoint-a"
+#: The migration this branch adds, which the sink needs.
+NULLABLE_MIGRATION = "005_nullable_parameters"
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings,
+             private_schemas: Callable[[Path], str]) -> Settings:  # noqa: F811
+    """The platform's settings with the data database narrowed to a private, fully
+    migrated schema."""
+    return dataclasses.replace(settings, db_url=private_schemas(SQL_DIR))
 
 
 @pytest.fixture()
@@ -74,7 +103,6 @@ def test_a_batch_lands_its_cells_and_its_progress_row_together(
     row = db_conn.execute(
         "SELECT checkpoint_id, rows, dead_letters, start_offsets, end_offsets, max_lag_seconds"
         " FROM stream_batches WHERE query = %s AND batch_id = 0", (query,)).fetchone()
-    assert row is not None, "batch 0 was not recorded"
     assert row[:5] == (CHECKPOINT, 12, 0, {"t": {"0": 0}}, {"t": {"0": 2}})
     assert row[5] >= 5
     staged = db_conn.execute("SELECT count(*) FROM stream_staged_cells WHERE query = %s",
@@ -209,3 +237,105 @@ def test_landing_check_counts_missing_cells_and_names_refused_images(
         assert rejected_messages(db_conn, [refused], since=datetime.now(UTC)) == {}
     finally:
         db_conn.execute("DELETE FROM dead_letters WHERE query = %s", (query,))
+
+
+def v2_band(image: str, values: dict[str, float | None], convention: str = "toolkit") -> bytes:
+    """A version 2 message of one 1 x 2 image: cell (0, 0) with `values`, (0, 1) all 1.5."""
+    return json.dumps({
+        "schema_version": 2, "convention": convention, "calculator_version": CALCULATOR_VERSION,
+        "image_id": image, "source": "helioviewer", "instrument": "AIA", "wavelength": "193",
+        "observed_at": "2022-01-01T00:03:52Z", "patch_size": 64, "grid": {"rows": 1, "cols": 2},
+        "part": 0, "parts": 1, "published_at": "2026-11-27T10:00:00Z",
+        "cells": [{"row": 0, "col": 0, **values},
+                  {"row": 0, "col": 1, **dict.fromkeys(PARAMETER_NAMES, 1.5)}],
+    }).encode()
+
+
+def test_undefined_values_land_as_null_with_their_convention_beside_version_1_rows(
+        db_conn: psycopg.Connection, settings: Settings, names: tuple[str, str]) -> None:
+    query, prefix = names
+    new, old = prefix + "v2", prefix + "v1"
+    constant_cell = {**dict.fromkeys(PARAMETER_NAMES, 0.0), "mean": 7.0,
+                     "skewness": None, "kurtosis": None, "tamura_contrast": None}
+    payload = v2_band(new, constant_cell, convention="published")
+    check_record(new.encode(), payload)  # what the producer sends
+    outcome = commit(db_conn, query, 0, [record(new, payload, 0),
+                                         record(old, band(old, 0, 1, 1, 2), 1)], settings)
+    assert outcome is not None and (outcome.rows, outcome.dead_letters) == (4, 0)
+    rows = db_conn.execute(
+        "SELECT image_id, cell_col, mean, skewness, kurtosis, tamura_contrast, schema_version,"
+        " convention, calculator_version FROM image_parameters WHERE image_id LIKE %s"
+        " ORDER BY image_id, cell_col", (prefix + "%",)).fetchall()
+    assert rows == [
+        (old, 0, expected_value(0, 0, 1), expected_value(0, 0, 4), expected_value(0, 0, 5),
+         expected_value(0, 0, 8), 1, None, None),
+        (old, 1, expected_value(0, 1, 1), expected_value(0, 1, 4), expected_value(0, 1, 5),
+         expected_value(0, 1, 8), 1, None, None),
+        (new, 0, 7.0, None, None, None, 2, "published", CALCULATOR_VERSION),
+        (new, 1, 1.5, 1.5, 1.5, 1.5, 2, "published", CALCULATOR_VERSION),
+    ]
+
+
+def test_a_version_2_row_without_its_convention_is_refused_by_the_table(
+        db_conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation):
+        db_conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
+                        " schema_version) VALUES ('test-contract-no-convention', 64, 0, 0, 2)")
+
+
+def test_the_sink_schema_check_passes_on_a_migrated_database(settings: Settings) -> None:
+    check_sink_schema(settings.db_url)
+
+
+def test_the_sink_schema_check_names_the_migration_not_yet_applied(
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
+    url = private_schemas(migrations_before(tmp_path, "005"))
+    with pytest.raises(SchemaDriftError) as caught:
+        check_sink_schema(url)
+    message = str(caught.value)
+    assert "image_parameters lacks columns convention, calculator_version" in message
+    assert "stream_staged_cells lacks columns convention, calculator_version" in message
+    assert f"apply migration {NULLABLE_MIGRATION} (nasaflow migrate)" in message
+
+
+def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
+    url = private_schemas(migrations_before(tmp_path, "005"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE image_parameters ALTER COLUMN skewness SET NOT NULL")
+        conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
+                     " skewness, schema_version) VALUES ('old', 64, 0, 0, 0.0, 1)")
+        assert migrate(url) == [NULLABLE_MIGRATION]
+        assert migrate(url) == []
+        assert conn.execute("SELECT skewness, convention, calculator_version FROM"
+                            " image_parameters").fetchall() == [(0.0, None, None)]
+        conn.execute("UPDATE image_parameters SET skewness = NULL")
+    check_sink_schema(url)
+
+
+def test_a_column_no_migration_creates_is_reported_as_such(
+        private_schemas: Callable[[Path], str]) -> None:  # noqa: F811
+    url = private_schemas(SQL_DIR)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE image_parameters DROP COLUMN tamura_contrast")
+        conn.execute("ALTER TABLE stream_staged_cells ALTER COLUMN mean SET NOT NULL")
+    with pytest.raises(SchemaDriftError) as caught:
+        check_sink_schema(url)
+    message = str(caught.value)
+    assert "image_parameters lacks column tamura_contrast" in message
+    assert "stream_staged_cells refuses NULL in mean" in message
+    assert "added to the code without its migration" in message
+
+
+def test_the_stream_driver_exits_78_without_starting_on_an_unmigrated_database(
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
+    url = private_schemas(migrations_before(tmp_path, "005"))
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "spark_jobs" / "stream_to_postgres.py"),
+         "--query-name", f"test-contract-{uuid.uuid4().hex[:8]}",
+         "--checkpoint", str(tmp_path / "checkpoint")],
+        env={**os.environ, "NASAFLOW_DB_URL": url}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == SCHEMA_DRIFT_EXIT_CODE == 78, result.stderr
+    assert "not starting: image_parameters lacks columns" in result.stderr
+    assert NULLABLE_MIGRATION in result.stderr
+    assert not (tmp_path / "checkpoint").exists()

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pytest
 
 from nasaflow.messaging.admin import ensure_topic
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
-from nasaflow.sink.contract import parameter_names
 from nasaflow.sink.lock import LOCK_BUSY_EXIT_CODE
 
 from tests.integration.stream.streamkit import (
@@ -142,7 +142,7 @@ def test_driver_killed_mid_flow_then_restarted_lands_every_cell_exactly_once(
         settings: Settings, run: CrashRun) -> None:
     assert run.killed_while_publishing
     assert run.restart_exit == 0, run.restart_log[-3000:]
-    mean_index = parameter_names().index("mean")
+    mean_index = PARAMETER_NAMES.index("mean")
     landed = fetch(settings, "SELECT image_id, cell_row, cell_col, mean FROM image_parameters"
                              " WHERE image_id LIKE %s", (run.prefix + "%",))
     assert len(landed) == len(run.images) * PARTS * ROWS_PER_PART * COLS

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
-from nasaflow.sink.contract import parameter_names
 
 from tests.integration.stream.streamkit import (
     Driver,
@@ -51,7 +51,7 @@ def drain(settings: Settings, topic: str, query: str, checkpoint: Path) -> str:
 def landed_cells(settings: Settings, prefix: str) -> dict[tuple[str, int, int], float]:
     """The `mean` of every landed cell of images starting with `prefix`, each checked against
     the value its message carried."""
-    mean = parameter_names().index("mean")
+    mean = PARAMETER_NAMES.index("mean")
     rows = fetch(settings, "SELECT image_id, cell_row, cell_col, mean FROM image_parameters"
                            " WHERE image_id LIKE %s", (prefix + "%",))
     assert all(value == expected_value(row, col, mean) for _, row, col, value in rows)

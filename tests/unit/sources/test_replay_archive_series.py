@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from nasaflow.replay.fixtures import load_samples
 from nasaflow.settings import SAMPLES_DIR
 from nasaflow.sources.helioviewer import SOURCES_BY_ID, source_for
 
-SAMPLE_193 = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=timezone.utc)
+SAMPLE_193 = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=UTC)
 
 
 def test_every_sdo_source_has_its_instruments_real_cadence() -> None:
@@ -47,20 +47,20 @@ def test_images_fall_within_half_a_second_of_the_cadence_grid() -> None:
 
 def test_nearest_and_last_follow_the_clock() -> None:
     series = build_series({}, [])[13]
-    moment = datetime(2024, 5, 1, 12, 0, 3, tzinfo=timezone.utc)
-    last = series.last_index(to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    moment = datetime(2024, 5, 1, 12, 0, 3, tzinfo=UTC)
+    last = series.last_index(to_ms(datetime(2026, 1, 1, tzinfo=UTC)))
     k = series.nearest(to_ms(moment), last)
     assert k is not None
     assert abs(from_ms(series.time_ms(k)) - moment) <= timedelta(seconds=6.5)
-    assert series.time_ms(last) <= to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc)) < \
+    assert series.time_ms(last) <= to_ms(datetime(2026, 1, 1, tzinfo=UTC)) < \
         series.time_ms(last + 1)
-    assert series.nearest(to_ms(datetime(2030, 1, 1, tzinfo=timezone.utc)), last) == last
+    assert series.nearest(to_ms(datetime(2030, 1, 1, tzinfo=UTC)), last) == last
     assert series.nearest(0, last) == 0
 
 
 def test_a_sample_takes_the_slot_of_the_series_image_beside_it() -> None:
     series = build_series({}, [(11, SAMPLE_193)])[11]
-    last = series.last_index(to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    last = series.last_index(to_ms(datetime(2026, 1, 1, tzinfo=UTC)))
     nearest = series.nearest(to_ms(SAMPLE_193), last)
     assert nearest is not None and abs(series.time_ms(nearest) - to_ms(SAMPLE_193)) >= 6000
     assert sum(series.shadowed(k) for k in range(nearest - 3, nearest + 4)) == 1

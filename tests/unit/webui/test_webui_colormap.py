@@ -8,6 +8,7 @@ import pytest
 from nasaflow.webui.colormap import (
     ANCHORS,
     LUT,
+    NULL_COLOUR,
     build_lut,
     colour_range,
     colourize,
@@ -61,6 +62,25 @@ def test_colourize_maps_ends_clips_beyond_and_leaves_missing_transparent() -> No
     assert tuple(rgba[1, 0, :3]) == tuple(LUT[0]) and tuple(rgba[1, 1, :3]) == tuple(LUT[-1])
     assert tuple(rgba[2, 1, :3]) == tuple(LUT[128])
     assert rgba[2, 0, 3] == 0 and np.all(rgba[:2, :, 3] == 255) and rgba[2, 1, 3] == 255
+
+
+def test_landed_null_cells_get_the_null_colour_and_missing_ones_stay_transparent() -> None:
+    grid = np.array([[np.nan, np.nan], [1.0, 2.0]])
+    landed = np.array([[True, False], [True, True]])
+    rgba = colourize(grid, 1.0, 2.0, landed=landed)
+    assert tuple(rgba[0, 0]) == (*hex_to_rgb(NULL_COLOUR), 255)
+    assert rgba[0, 1, 3] == 0
+    assert tuple(rgba[1, 0, :3]) == tuple(LUT[0]) and tuple(rgba[1, 1, :3]) == tuple(LUT[-1])
+
+
+def test_the_null_colour_is_far_from_every_colour_of_the_scale() -> None:
+    distance = np.abs(LUT.astype(int) - np.array(hex_to_rgb(NULL_COLOUR))).sum(axis=1)
+    assert distance.min() > 150
+
+
+def test_colourize_refuses_a_landed_mask_of_another_shape() -> None:
+    with pytest.raises(ValueError, match="landed mask of shape"):
+        colourize(np.zeros((2, 2)), 0.0, 1.0, landed=np.ones((2, 3), dtype=bool))
 
 
 def test_colourize_constant_grid_gets_the_middle_colour() -> None:
