@@ -26,7 +26,12 @@ from datetime import datetime
 import psycopg
 
 from nasaflow.sink.contract import parameter_names
-from nasaflow.sink.staging import STAGED_CELLS, STAGED_DEAD_LETTERS, StagedPartition
+from nasaflow.sink.staging import (
+    STAGED_BATCH,
+    STAGED_CELLS,
+    STAGED_DEAD_LETTERS,
+    StagedPartition,
+)
 
 #: Memory for the DISTINCT ON sort of one batch, so it stays out of temporary files.
 SORT_MEMORY = "256MB"
@@ -37,7 +42,7 @@ _UPSERT = f"""
 INSERT INTO image_parameters ({_KEY}, {_VALUES})
 SELECT DISTINCT ON ({_KEY}) {_KEY}, {_VALUES}
   FROM {STAGED_CELLS}
- WHERE query = %(query)s AND batch_id = %(batch_id)s
+ WHERE {STAGED_BATCH}
  ORDER BY {_KEY}, kafka_partition, kafka_offset DESC
 ON CONFLICT ({_KEY}) DO UPDATE SET
   {", ".join(f"{name} = EXCLUDED.{name}" for name in _VALUES.split(", "))},
@@ -49,7 +54,7 @@ INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, mes
 SELECT DISTINCT ON (topic, kafka_partition, kafka_offset)
        topic, kafka_partition, kafka_offset, message_key, message_value, reason, query, batch_id
   FROM {STAGED_DEAD_LETTERS}
- WHERE query = %(query)s AND batch_id = %(batch_id)s
+ WHERE {STAGED_BATCH}
 ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
 """
 
@@ -81,11 +86,15 @@ def batch_committed(conn: psycopg.Connection, query: str, checkpoint_id: str,
     return row is not None
 
 
-def clear_staging(conn: psycopg.Connection, query: str, batch_id: int | None = None) -> None:
-    """Delete staged rows of `query`'s batch `batch_id` (every batch when None), left by an
-    attempt that did not commit; committed in `conn`'s transaction."""
-    condition = "query = %s" + ("" if batch_id is None else " AND batch_id = %s")
-    params = (query,) if batch_id is None else (query, batch_id)
+def clear_staging(conn: psycopg.Connection, query: str,
+                  batch: tuple[str, int] | None = None) -> None:
+    """Delete staged rows of `query`'s batch `batch` = (checkpoint id, batch id), or of
+    every batch when None, left by an attempt that did not commit; committed in `conn`'s
+    transaction."""
+    condition = "query = %(query)s" if batch is None else STAGED_BATCH
+    params = {"query": query}
+    if batch is not None:
+        params.update(checkpoint_id=batch[0], batch_id=batch[1])
     with conn.transaction():
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
             conn.execute(f"DELETE FROM {table} WHERE {condition}", params)  # type: ignore[arg-type]
@@ -97,8 +106,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
 
     Args:
         conn: a connection with no transaction open.
-        query, checkpoint_id, batch_id: the micro-batch (staging is keyed by query and
-            batch id only: the query's lock lets one driver, so one checkpoint, stage).
+        query, checkpoint_id, batch_id: the micro-batch, the key of its staged rows.
         staged: the executors' summaries of what they staged for it.
         started_at: when the driver started the batch (stream_batches.started_at).
 
@@ -113,8 +121,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
     start, end = _offset_ranges(staged)
     timestamps = [part.oldest_timestamp for part in staged if part.oldest_timestamp is not None]
     oldest = min(timestamps) if timestamps else None
-    key = {"query": query, "batch_id": batch_id}
-    progress = {**key, "checkpoint_id": checkpoint_id}
+    key = {"query": query, "checkpoint_id": checkpoint_id, "batch_id": batch_id}
     with conn.transaction():
         claimed = conn.execute(
             """INSERT INTO stream_batches (query, checkpoint_id, batch_id, rows, dead_letters,
@@ -122,15 +129,13 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                VALUES (%(query)s, %(checkpoint_id)s, %(batch_id)s, 0, 0, %(start)s, %(end)s,
                        %(started_at)s)
                ON CONFLICT (query, checkpoint_id, batch_id) DO NOTHING""",
-            {**progress, "start": json.dumps(start), "end": json.dumps(end),
+            {**key, "start": json.dumps(start), "end": json.dumps(end),
              "started_at": started_at})
         if claimed.rowcount == 0:
             return None
         found = conn.execute(
-            f"""SELECT (SELECT count(*) FROM {STAGED_CELLS}
-                         WHERE query = %(query)s AND batch_id = %(batch_id)s),
-                       (SELECT count(*) FROM {STAGED_DEAD_LETTERS}
-                         WHERE query = %(query)s AND batch_id = %(batch_id)s)""",
+            f"""SELECT (SELECT count(*) FROM {STAGED_CELLS} WHERE {STAGED_BATCH}),
+                       (SELECT count(*) FROM {STAGED_DEAD_LETTERS} WHERE {STAGED_BATCH})""",
             key).fetchone()
         if found != (cells, dead):
             raise StagingMismatch(
@@ -140,8 +145,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
         rows = conn.execute(_UPSERT, key).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
-            conn.execute(f"DELETE FROM {table} WHERE query = %(query)s"  # type: ignore[arg-type]
-                         " AND batch_id = %(batch_id)s", key)
+            conn.execute(f"DELETE FROM {table} WHERE {STAGED_BATCH}", key)  # type: ignore[arg-type]
         lag = conn.execute(
             """UPDATE stream_batches
                   SET rows = %(rows)s, dead_letters = %(dead)s, finished_at = clock_timestamp(),
@@ -150,7 +154,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                 WHERE query = %(query)s AND checkpoint_id = %(checkpoint_id)s
                   AND batch_id = %(batch_id)s
                RETURNING max_lag_seconds""",
-            {**progress, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
+            {**key, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
     return BatchOutcome(rows, dead, start, end, lag[0] if lag else None)
 
 
