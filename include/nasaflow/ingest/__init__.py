@@ -6,6 +6,7 @@ records, so a DAG task is a thin call and the same code runs in tests and from a
 
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.fetch import (
+    CellSizeError,
     DownloadReport,
     download_image,
     download_images,
@@ -17,6 +18,7 @@ from nasaflow.ingest.records import DownloadedImage, PlannedImage, QuarantinedIm
 from nasaflow.ingest.registry import quarantine, register_images
 
 __all__ = [
+    "CellSizeError",
     "DownloadReport",
     "DownloadedImage",
     "PlannedImage",
