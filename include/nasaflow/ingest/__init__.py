@@ -11,11 +11,11 @@ from nasaflow.ingest.fetch import (
     download_image,
     download_images,
     quarantined_from,
-    store_path,
 )
 from nasaflow.ingest.plan import plan_images
 from nasaflow.ingest.records import DownloadedImage, PlannedImage, QuarantinedImage
 from nasaflow.ingest.registry import quarantine, register_images
+from nasaflow.ingest.store import store_path
 
 __all__ = [
     "CellSizeError",

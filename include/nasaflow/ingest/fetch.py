@@ -1,7 +1,8 @@
 """Download planned images into the image store, verified; quarantine what stays bad.
 
-Files land under <data_dir>/images/<source>/<archive path>, named by image id (the file
-stem), so a re-run finds and verifies them instead of downloading again. One corrupt image
+Files land under <data_dir>/images/<source>/<archive layout> (see nasaflow.ingest.store),
+named by image id (the file stem), so a re-run finds and verifies them instead of
+downloading again. An image the server named unsafely is never fetched. One corrupt image
 must not stop the others: `download_images` quarantines it and carries on. The same goes
 for an image too small for the run's cell size: its parameters would have no cell, so it
 is quarantined with the reason instead of passing as an image with nothing to compute.
@@ -16,23 +17,17 @@ from typing import Any
 
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
+from nasaflow.ingest.store import store_path
 from nasaflow.parameters.grid import cell_count
 from nasaflow.settings import get_settings
 from nasaflow.sources.download import ImageRequest, fetch_image
-from nasaflow.sources.errors import CorruptImageError
+from nasaflow.sources.errors import CorruptImageError, UnsafeNameError
 
 
 class CellSizeError(CorruptImageError):
     """The image is smaller than the run's cell size, so it has no cell to compute. The
     bytes are fine and stay verified in the store (a run with smaller cells uses them); the
     image is quarantined for this run like a bad one, so the run fails naming it."""
-
-
-def store_path(planned: PlannedImage, data_dir: Path) -> Path:
-    """Where a planned image lives in the image store."""
-    if planned.filename is None or planned.store_dir is None:
-        raise ValueError(f"expected a planned image with filename and store_dir, got {planned}")
-    return data_dir / "images" / planned.source / planned.store_dir / planned.filename
 
 
 def download_image(
@@ -56,12 +51,16 @@ def download_image(
     Raises:
         CorruptImageError: the bytes stayed bad after retries; they were moved to
             <data_dir>/quarantine (see `quarantined_from`). CellSizeError: the verified
-            image is smaller than `patch_size`.
+            image is smaller than `patch_size`. UnsafeNameError: the plan refused the
+            server's name for it, or its store path would leave the store; nothing was
+            fetched or written.
         ValueError: the entry is a gap or a skip.
         SourceError subclasses: the service failed beyond its retries (RetryLaterError
             carries retry_at).
     """
     planned = PlannedImage.coerce(planned)
+    if planned.status == DOWNLOAD and planned.refused is not None:
+        raise UnsafeNameError(planned.refused)
     if planned.status != DOWNLOAD or planned.url is None or planned.format is None \
             or planned.id is None or planned.observed_at is None:
         raise ValueError(f"expected a planned image with status 'download', got status "
