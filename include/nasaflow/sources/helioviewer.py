@@ -148,15 +148,14 @@ def archive_file(uri: str, source: SdoSource) -> ArchiveFile:
     try:
         observed, instrument, measurement = parse_filename(filename)
     except ValueError as exc:
-        raise UnsafeNameError(f"getJP2Image named the file {shown(relative)}: {exc}",
-                              url=shown(uri)) from exc
+        raise UnsafeNameError(f"getJP2Image named the file {shown(relative)}: {exc}") from exc
     if (instrument, measurement) != (source.instrument, source.measurement):
         raise UnsafeNameError(f"expected a {source.file_suffix} file, getJP2Image named "
-                              f"{shown(filename)}", url=shown(uri))
+                              f"{shown(filename)}")
     expected = f"{archive_directory(source, observed)}/{filename}"
     if relative != expected:
         raise UnsafeNameError(f"getJP2Image placed {filename} at {shown(relative)}, expected "
-                              f"{expected}", url=shown(uri))
+                              f"{expected}")
     return ArchiveFile(filename, observed)
 
 
