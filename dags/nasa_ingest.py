@@ -8,8 +8,8 @@ Every day (and for any past day you ask for) this DAG:
    recorded as gaps, APOD videos as skips, duplicates collapse on the image id;
 2. **download** (one mapped task per image, pool `nasa_api` = 2 concurrent calls):
    streams to a `.part` file, verifies size, format signature and decode, renames
-   atomically; a file already verified is not fetched again; an image that stays corrupt
-   is quarantined with its reason while the others go on;
+   atomically; a file already verified is not fetched again; an image that stays corrupt,
+   or is smaller than the cell size, is quarantined with its reason while the others go on;
 3. **register**: upserts the images into `images`, the quarantined into
    `quarantined_images`, and writes the run's manifest for Spark;
 4. **compute_parameters**: `spark-submit spark_jobs/compute_parameters.py` computes the ten
@@ -123,8 +123,9 @@ def nasa_ingest() -> None:
         return downloads
 
     @task(pool="nasa_api", map_index_template="{{ image_name }}")
-    def download(planned: dict[str, Any]) -> dict[str, Any]:
-        """One verified image in the store, or its quarantine record if it stays corrupt."""
+    def download(planned: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """One verified image in the store, or its quarantine record if it stays corrupt
+        or has no cell of the run's size."""
         from airflow.sdk import get_current_context
 
         from nasaflow.ingest import SourceClients, download_image, quarantined_from
@@ -136,7 +137,7 @@ def nasa_ingest() -> None:
         settings = run_settings()
         try:
             image = download_image(planned, clients=SourceClients.from_settings(settings),
-                                   data_dir=settings.data_dir)
+                                   data_dir=settings.data_dir, patch_size=params["patch_size"])
         except CorruptImageError as error:
             record = quarantined_from(planned, error)
             print(f"quarantined {record.id}: {record.reason}")
@@ -155,7 +156,8 @@ def nasa_ingest() -> None:
         from nasaflow.db import connect
         from nasaflow.ingest import quarantine, register_images
         from nasaflow.manifest import ImageRecord, write_manifest
-        from nasaflow.sink.landing import expected_cells, missing_cells
+        from nasaflow.parameters.grid import cell_count
+        from nasaflow.sink.landing import missing_cells
 
         settings = run_settings()
         patch = params["patch_size"]
@@ -165,7 +167,7 @@ def nasa_ingest() -> None:
         finished = {record["id"] for record in images + quarantined}
         failed = sorted(entry.get("filename") or entry["id"] for entry in planned
                         if entry["id"] not in finished)
-        expected = {image["id"]: expected_cells(image["width"], image["height"], patch)
+        expected = {image["id"]: cell_count((image["height"], image["width"]), patch)
                     for image in images}
         with connect(settings.db_url) as conn:
             with conn.transaction():

@@ -6,17 +6,19 @@ records, so a DAG task is a thin call and the same code runs in tests and from a
 
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.fetch import (
+    CellSizeError,
     DownloadReport,
     download_image,
     download_images,
     quarantined_from,
-    store_path,
 )
 from nasaflow.ingest.plan import plan_images
 from nasaflow.ingest.records import DownloadedImage, PlannedImage, QuarantinedImage
 from nasaflow.ingest.registry import quarantine, register_images
+from nasaflow.ingest.store import store_path
 
 __all__ = [
+    "CellSizeError",
     "DownloadReport",
     "DownloadedImage",
     "PlannedImage",

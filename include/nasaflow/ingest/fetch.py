@@ -1,8 +1,11 @@
 """Download planned images into the image store, verified; quarantine what stays bad.
 
-Files land under <data_dir>/images/<source>/<archive path>, named by image id (the file
-stem), so a re-run finds and verifies them instead of downloading again. One corrupt image
-must not stop the others: `download_images` quarantines it and carries on.
+Files land under <data_dir>/images/<source>/<archive layout> (see nasaflow.ingest.store),
+named by image id (the file stem), so a re-run finds and verifies them instead of
+downloading again. An image the server named unsafely is never fetched. One corrupt image
+must not stop the others: `download_images` quarantines it and carries on. The same goes
+for an image too small for the run's cell size: its parameters would have no cell, so it
+is quarantined with the reason instead of passing as an image with nothing to compute.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ from typing import Any
 
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
+from nasaflow.ingest.store import store_path
+from nasaflow.parameters.grid import cell_count
 from nasaflow.settings import get_settings
 from nasaflow.sources.download import ImageRequest, fetch_image
-from nasaflow.sources.errors import CorruptImageError
+from nasaflow.sources.errors import CorruptImageError, UnsafeNameError
 
 
-def store_path(planned: PlannedImage, data_dir: Path) -> Path:
-    """Where a planned image lives in the image store."""
-    if planned.filename is None or planned.store_dir is None:
-        raise ValueError(f"expected a planned image with filename and store_dir, got {planned}")
-    return data_dir / "images" / planned.source / planned.store_dir / planned.filename
+class CellSizeError(CorruptImageError):
+    """The image is smaller than the run's cell size, so it has no cell to compute. The
+    bytes are fine and stay verified in the store (a run with smaller cells uses them); the
+    image is quarantined for this run like a bad one, so the run fails naming it."""
 
 
 def download_image(
@@ -31,6 +35,7 @@ def download_image(
     *,
     clients: SourceClients | None = None,
     data_dir: str | Path | None = None,
+    patch_size: int | None = None,
 ) -> DownloadedImage:
     """Make a planned image present and verified in the image store.
 
@@ -38,18 +43,24 @@ def download_image(
         planned: a PlannedImage with status "download" (or its to_dict() form).
         clients: the NASA clients (default: built from settings).
         data_dir: root of the image store (default: settings.data_dir).
+        patch_size: the run's cell side; an image it does not fit raises CellSizeError.
 
     Returns:
         The DownloadedImage (downloaded=False when a verified copy was already there).
 
     Raises:
         CorruptImageError: the bytes stayed bad after retries; they were moved to
-            <data_dir>/quarantine (see `quarantined_from`).
+            <data_dir>/quarantine (see `quarantined_from`). CellSizeError: the verified
+            image is smaller than `patch_size`. UnsafeNameError: the plan refused the
+            server's name for it, or its store path would leave the store; nothing was
+            fetched or written.
         ValueError: the entry is a gap or a skip.
         SourceError subclasses: the service failed beyond its retries (RetryLaterError
             carries retry_at).
     """
     planned = PlannedImage.coerce(planned)
+    if planned.status == DOWNLOAD and planned.refused is not None:
+        raise UnsafeNameError(planned.refused)
     if planned.status != DOWNLOAD or planned.url is None or planned.format is None \
             or planned.id is None or planned.observed_at is None:
         raise ValueError(f"expected a planned image with status 'download', got status "
@@ -62,6 +73,12 @@ def download_image(
                            filename=planned.filename if planned.source == "helioviewer" else None,
                            source_time=planned.observed_at)
     result = fetch_image(clients.http, request, root / "quarantine")
+    if patch_size is not None:
+        try:
+            cell_count((result.height, result.width), patch_size)
+        except ValueError as exc:
+            raise CellSizeError(f"{result.path.name}: no cell to compute: {exc}",
+                                url=planned.url) from exc
     return DownloadedImage(
         id=planned.id, source=planned.source, instrument=planned.instrument,
         wavelength=planned.wavelength, observed_at=planned.observed_at, width=result.width,
@@ -92,9 +109,11 @@ def download_images(
     *,
     clients: SourceClients | None = None,
     data_dir: str | Path | None = None,
+    patch_size: int | None = None,
 ) -> DownloadReport:
-    """Download every "download" entry of a plan in turn; corrupt ones are quarantined and
-    the rest proceed. Other failures (service down, retry later) propagate."""
+    """Download every "download" entry of a plan in turn; corrupt ones, and with
+    `patch_size` those smaller than the cell, are quarantined and the rest proceed. Other
+    failures (service down, retry later) propagate."""
     clients = clients or SourceClients.from_settings()
     report = DownloadReport()
     for entry in plan:
@@ -102,7 +121,8 @@ def download_images(
         if planned.status != DOWNLOAD:
             continue
         try:
-            report.images.append(download_image(planned, clients=clients, data_dir=data_dir))
+            report.images.append(download_image(planned, clients=clients, data_dir=data_dir,
+                                                patch_size=patch_size))
         except CorruptImageError as exc:
             report.quarantined.append(quarantined_from(planned, exc))
     return report

@@ -6,12 +6,13 @@ wavelength, keeps it only within half a cadence of the request, and deduplicates
 id. A request with nothing near it is a gap: recorded, not a failure (the archive has
 outages). APOD contributes one entry per date. Inputs that can never work (unknown
 wavelength, future interval, a date before the source exists, a missing api key) raise
-before anything is planned, naming the bad input.
+before anything is planned, naming the bad input. An image whose id or file the server
+names unsafely is planned as refused, with the reason and no name of the server's, so the
+download step quarantines it and the other images go on.
 """
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,19 +21,19 @@ from pathlib import PurePosixPath
 from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, GAP, SKIPPED, PlannedImage
+from nasaflow.ingest.store import apod_filename
 from nasaflow.sources.apod import ApodClient
 from nasaflow.sources.errors import (
     BadRequestError,
     DateOutOfRangeError,
     NoImageError,
     OutOfToleranceError,
-    SourceError,
+    UnsafeNameError,
 )
 from nasaflow.sources.helioviewer import (
     HelioviewerClient,
     SdoSource,
-    archive_path,
-    parse_filename,
+    archive_file,
     source_for,
 )
 
@@ -160,6 +161,15 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
                             (moment,), reason=reason,
                             source_ref={"sourceId": source.source_id})
 
+    def refused(moment: datetime, exc: UnsafeNameError) -> PlannedImage:
+        # Named after the request, not the answer: nothing of the server's names it.
+        return PlannedImage("helioviewer", DOWNLOAD, source.instrument, source.measurement,
+                            (moment,), id=f"refused_{moment:%Y_%m_%d__%H_%M_%S}__"
+                                          f"{source.file_suffix}",
+                            format="jp2", refused=exc.reason,
+                            source_ref={"provider": "helioviewer", "base_url": client.base_url,
+                                        "sourceId": source.source_id})
+
     for moment in _request_times(start, end, cadence):
         if moment + tolerance < available.start:
             gaps.append(gap(moment, f"{source.nickname}: before the source's first image at "
@@ -170,23 +180,26 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
         except (OutOfToleranceError, NoImageError) as exc:
             gaps.append(gap(moment, str(exc)))
             continue
+        except UnsafeNameError as exc:
+            entry = refused(moment, exc)
+            images[entry.id or ""] = entry
+            continue
         known = images.get(image.id)
         if known is not None:
             images[image.id] = replace(known, requested_at=(*known.requested_at, moment))
             continue
         uri = client.jp2_uri(image.id)
-        relative = archive_path(uri)
-        filename = posixpath.basename(relative)
-        observed, instrument, measurement = parse_filename(filename)
-        if (instrument, measurement) != (source.instrument, source.measurement):
-            raise SourceError(f"image {image.id}: expected a {source.file_suffix} file, the "
-                              f"server named it {filename}", url=uri)
+        try:
+            located = archive_file(uri, source)
+        except UnsafeNameError as exc:
+            images[image.id] = refused(moment, exc)
+            continue
         url, query = client.jp2_download(image.id)
         images[image.id] = PlannedImage(
             "helioviewer", DOWNLOAD, source.instrument, source.measurement, (moment,),
-            id=PurePosixPath(filename).stem, observed_at=observed,
-            url=f"{url}?id={query['id']}", filename=filename, format="jp2",
-            store_dir=posixpath.dirname(relative), width=image.width, height=image.height,
+            id=PurePosixPath(located.filename).stem, observed_at=located.observed_at,
+            url=f"{url}?id={query['id']}", filename=located.filename, format="jp2",
+            width=image.width, height=image.height,
             source_ref={"provider": "helioviewer", "base_url": client.base_url,
                         "image_id": image.id, "sourceId": source.source_id, "uri": uri,
                         "metadata": image.metadata})
@@ -227,9 +240,9 @@ def _plan_apod(client: ApodClient, start: datetime, end: datetime,
                                             f"({', '.join(EXTENSIONS)}), got {url}",
                                      source_ref=reference))
             continue
-        stem = f"apod_{day.isoformat()}"
+        filename = apod_filename(day, EXTENSIONS[extension])
         plan.append(PlannedImage(
-            "apod", DOWNLOAD, "APOD", "apod", (moment,), id=stem, observed_at=moment, url=url,
-            filename=f"{stem}{'.jpg' if extension == '.jpeg' else extension}",
-            format=EXTENSIONS[extension], store_dir=f"{day:%Y/%m}", source_ref=reference))
+            "apod", DOWNLOAD, "APOD", "apod", (moment,), id=PurePosixPath(filename).stem,
+            observed_at=moment, url=url, filename=filename, format=EXTENSIONS[extension],
+            source_ref=reference))
     return plan

@@ -65,7 +65,9 @@ class PlannedImage(_JsonRecord):
     """One planned image, or a recorded gap/skip, for a run's data interval.
 
     `status` is "download" (fetch it), "gap" (no image near the requested time, or no APOD
-    that day) or "skipped" (APOD video/other); `reason` explains gaps and skips.
+    that day) or "skipped" (APOD video/other); `reason` explains gaps and skips. A download
+    with `refused` set is one the server named unsafely: it carries no server-given name,
+    and the download step quarantines it with that reason instead of fetching it.
     """
 
     source: str
@@ -78,12 +80,11 @@ class PlannedImage(_JsonRecord):
     url: str | None = None
     filename: str | None = None
     format: str | None = None
-    #: Archive-relative directory the file is stored under (below <data_dir>/images/<source>).
-    store_dir: str | None = None
     width: int | None = None
     height: int | None = None
     reason: str | None = None
     source_ref: dict[str, Any] = field(default_factory=dict)
+    refused: str | None = None
 
     _datetimes = ("observed_at",)
     _datetime_tuples = ("requested_at",)

@@ -84,6 +84,18 @@ def make_grid(shape: tuple[int, ...], patch_size: int | None, strict: bool = Fal
     return CellGrid(patch_size, patch_size, patch_size, rows, cols, dropped, False)
 
 
+def cell_count(shape: tuple[int, ...], patch_size: int | None) -> int:
+    """How many cells the parameters of an image of `shape` (height, width) have: the
+    rows x columns of `make_grid`, so every caller counts the cells the computation makes.
+
+    Raises:
+        ValueError: `make_grid` refuses the size (e.g. a cell larger than the image),
+            with its reason.
+    """
+    grid = make_grid(shape, patch_size)
+    return grid.rows * grid.cols
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 

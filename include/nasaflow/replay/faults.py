@@ -17,6 +17,10 @@ Kinds:
   corrupt          the real answer with its first 16 bytes zeroed (same length).
   drop             the connection is closed without a response.
   slow             the real answer after `delay=S` seconds.
+  name-absolute    (Helioviewer) the real answer naming a hostile place: in getJP2Image's
+  name-dotdot      JPIP URI the file path, in getClosestImage the image id and name, become
+  name-nul         an absolute path, a path climbing out with `..` segments, a name with a
+  name-long        NUL byte, or a file name of more than 300 characters (`hostile_name`).
 Every kind accepts `delay=S` before anything is sent.
 """
 
@@ -27,7 +31,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = frozenset({"html", "ratelimit-html", "truncate", "corrupt", "drop", "slow"})
+#: Faults that rename what a real answer names (see `hostile_name`).
+NAME_KINDS = frozenset({"name-absolute", "name-dotdot", "name-nul", "name-long"})
+KINDS = frozenset({"html", "ratelimit-html", "truncate", "corrupt", "drop", "slow",
+                   *NAME_KINDS})
+#: The folder a hostile name tries to write to: /tmp/<it>/ for an absolute path, and for
+#: `..` segments the parent of the image store's root (the client's data directory).
+ESCAPE_DIR = "nasaflow-escape"
+#: `..` segments that climb from images/helioviewer/<instrument>/<YYYY>/<MM>/<DD>/
+#: <measurement>/ above the data directory.
+_CLIMB = 8
 _PARAMS = frozenset({"retry-after", "retry-after-date", "errno", "bytes", "delay"})
 
 
@@ -51,6 +64,24 @@ class Fault:
     def text(self) -> str:
         """The fault in its `kind;key=value` form."""
         return ";".join([self.kind, *(f"{k}={v}" for k, v in self.params.items())])
+
+
+def hostile_name(kind: str, path: str) -> str:
+    """`path` (an archive path dir/.../name, or a bare name) as a hostile server names it
+    under fault `kind` (one of NAME_KINDS): the name is kept, so only the place or the
+    bytes around it are wrong."""
+    directory, _, name = path.rpartition("/")
+    prefix = f"{directory}/" if directory else ""
+    if kind == "name-absolute":
+        return f"/tmp/{ESCAPE_DIR}/{name}"
+    if kind == "name-dotdot":
+        return f"{prefix}{'../' * _CLIMB}{ESCAPE_DIR}/{name}"
+    if kind == "name-nul":
+        return f"{prefix}{name[:4]}\x00{name[4:]}"
+    if kind == "name-long":
+        head, separator, tail = name.rpartition("__")
+        return f"{prefix}{head}{separator}{'X' * 300}{tail}"
+    raise ValueError(f"expected a fault kind among {sorted(NAME_KINDS)}, got {kind!r}")
 
 
 def parse_fault(text: str) -> Fault:

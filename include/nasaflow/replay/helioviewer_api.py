@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 
+from nasaflow.replay.faults import hostile_name
 from nasaflow.replay.fixtures import SampleImage, ServedImage, source_name
 from nasaflow.replay.responses import (
     Reply,
@@ -200,6 +201,27 @@ class HelioviewerReplay:
             ("Content-Encoding", "none"),
         ])
 
+    def misname(self, reply: Reply, kind: str) -> None:
+        """Make `reply` name hostile places (`hostile_name` under fault `kind`): the file path
+        of a JPIP URI, as JSON or text, or the id and name of a getClosestImage answer.
+        Other answers are left alone."""
+        text = reply.body.decode("utf-8", "replace")
+        if text.startswith(f"{_JPIP_HOST}/"):
+            reply.body = _renamed_uri(text, kind).encode()
+            return
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(payload, dict) and isinstance(payload.get("uri"), str):
+            payload["uri"] = _renamed_uri(payload["uri"], kind)
+        elif isinstance(payload, dict) and {"id", "name", "date"} <= payload.keys():
+            payload["id"] = hostile_name(kind, str(payload["id"]))
+            payload["name"] = hostile_name(kind, str(payload["name"]))
+        else:
+            return
+        reply.body = json.dumps(payload, separators=(",", ":")).encode()
+
     def _jp2_header(self, values: dict[str, Any]) -> Reply:
         sample = self._find(str(values["id"]))
         if sample is None:
@@ -273,6 +295,11 @@ class HelioviewerReplay:
         if not children:
             return text_reply("<html><body><h1>Not Found</h1></body></html>", 404)
         return directory_index(f"/jp2/{prefix}", children)
+
+
+def _renamed_uri(uri: str, kind: str) -> str:
+    """A JPIP URI of this server with its archive path made hostile."""
+    return f"{_JPIP_HOST}/{hostile_name(kind, uri.removeprefix(f'{_JPIP_HOST}/'))}"
 
 
 def _level(seconds_behind: int) -> int:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nasaflow.replay.apod_api import ApodReplay
 from nasaflow.replay.archive import ArchiveConfig, ArchiveReplay
-from nasaflow.replay.faults import Fault, FaultBoard, parse_fault
+from nasaflow.replay.faults import NAME_KINDS, Fault, FaultBoard, parse_fault
 from nasaflow.replay.fixtures import build_apod_calendar, load_samples
 from nasaflow.replay.helioviewer_api import HelioviewerReplay
 from nasaflow.replay.responses import (
@@ -212,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry["status"] = reply.status
         if fault is not None and fault.kind == "corrupt":
             reply.body = b"\x00" * min(16, len(reply.body)) + reply.body[16:]
+        if fault is not None and fault.kind in NAME_KINDS:
+            state.helioviewer.misname(reply, fault.kind)
         if fault is not None and fault.kind == "truncate":
             keep = int(float(fault.params.get("bytes", len(reply.body) // 2)))
             self._send(reply, method, cut_at=min(keep, len(reply.body)))

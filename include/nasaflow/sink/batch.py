@@ -4,10 +4,13 @@ Per batch: skip it if stream_batches already records it for this query's checkpo
 replay after a crash; the same batch id from another checkpoint is another batch); clear
 what an earlier attempt may have staged; let the executors parse and COPY their partitions
 into staging in parallel; then apply and record the batch in one transaction on the
-driver. A database that cannot be reached makes the attempt fail and the whole batch is
-tried again with backoff (staging is cleared first, so nothing is applied twice); once the
-retry budget is spent the exception ends the query, the driver exits non-zero and Airflow
-restarts it on the same checkpoint, which replays the batch.
+driver, on the session that holds the stream's lock (see nasaflow.sink.lock): a driver
+whose lock session ended cannot commit, so a driver that took over is the only one that
+applies the batch. A database that cannot be reached makes the attempt fail and the whole
+batch is tried again with backoff (staging is cleared first, so nothing is applied twice);
+once the retry budget is spent the exception ends the query, the driver exits non-zero and
+Airflow restarts it on the same checkpoint, which replays the batch. A driver that finds
+its lock taken by another (LockLostError) stops at once.
 
 Works on whatever DataFrame Spark hands over; Spark itself is never imported here.
 """
@@ -79,7 +82,7 @@ class PostgresBatchWriter:
         db_url: postgresql:// URL of the data database (executors connect with it too).
         query: the streaming query's name; with its checkpoint id, the key of its
             stream_batches rows.
-        lock: the driver's held StreamLock, checked before each attempt.
+        lock: the driver's held StreamLock, on whose session every batch is committed.
         retry_seconds: how long one batch keeps being retried on transient failures.
     """
 
@@ -111,8 +114,7 @@ class PostgresBatchWriter:
     def clear_leftovers(self) -> None:
         """Delete whatever earlier drivers of this query staged and never committed (call
         with the lock held: no other driver of the query can be staging now)."""
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
-            clear_staging(conn, self.query)
+        clear_staging(self.lock.ensure(), self.query)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started_at = datetime.now(UTC)
@@ -124,20 +126,17 @@ class PostgresBatchWriter:
     def write(self, batch: DataFrame, checkpoint_id: str, batch_id: int,
               started_at: datetime) -> BatchOutcome | None:
         """One attempt at the batch; None when it was committed before."""
-        self.lock.ensure()
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
-            if batch_committed(conn, self.query, checkpoint_id, batch_id):
-                log.info("batch %d of %s (checkpoint %s) was already committed: skipped",
-                         batch_id, self.query, checkpoint_id)
-                return None
-            clear_staging(conn, self.query, batch_id)
+        conn = self.lock.ensure()
+        if batch_committed(conn, self.query, checkpoint_id, batch_id):
+            log.info("batch %d of %s (checkpoint %s) was already committed: skipped",
+                     batch_id, self.query, checkpoint_id)
+            return None
+        clear_staging(conn, self.query, (checkpoint_id, batch_id))
         clock = time.monotonic()
-        staged = self.stage(batch, batch_id)
+        staged = self.stage(batch, checkpoint_id, batch_id)
         staged_at = time.monotonic()
-        self.lock.ensure()
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
-            outcome = commit_batch(conn, self.query, checkpoint_id, batch_id, staged,
-                                   started_at)
+        outcome = commit_batch(self.lock.ensure(), self.query, checkpoint_id, batch_id, staged,
+                               started_at)
         if outcome is None:
             log.info("batch %d of %s was committed meanwhile: skipped", batch_id, self.query)
             return None
@@ -148,10 +147,11 @@ class PostgresBatchWriter:
                  "-" if lag is None else f"{lag:.1f} s")
         return outcome
 
-    def stage(self, batch: DataFrame, batch_id: int) -> list[StagedPartition]:
+    def stage(self, batch: DataFrame, checkpoint_id: str,
+              batch_id: int) -> list[StagedPartition]:
         """Run the executors' staging; a task that could not reach PostgreSQL becomes an
         ExecutorDatabaseError."""
-        task = partial(stage_spark_partition, self.db_url, self.query, batch_id)
+        task = partial(stage_spark_partition, self.db_url, self.query, checkpoint_id, batch_id)
         records = batch.selectExpr(*KAFKA_SELECT).rdd
         try:
             return records.mapPartitions(task).collect()

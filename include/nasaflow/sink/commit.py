@@ -29,7 +29,12 @@ import psycopg
 from psycopg import sql
 
 from nasaflow.sink.records import CELL_COLUMNS
-from nasaflow.sink.staging import STAGED_CELLS, STAGED_DEAD_LETTERS, StagedPartition
+from nasaflow.sink.staging import (
+    STAGED_BATCH,
+    STAGED_CELLS,
+    STAGED_DEAD_LETTERS,
+    StagedPartition,
+)
 
 #: Memory for the DISTINCT ON sort of one batch, so it stays out of temporary files.
 SORT_MEMORY = "256MB"
@@ -41,13 +46,13 @@ _UPSERT = sql.SQL("""
 INSERT INTO image_parameters ({columns})
 SELECT DISTINCT ON ({key}) {columns}
   FROM {staged}
- WHERE query = %(query)s AND batch_id = %(batch_id)s
+ WHERE {batch}
  ORDER BY {key}, kafka_partition, kafka_offset DESC
 ON CONFLICT ({key}) DO UPDATE SET
   {updates},
   landed_at = now()
 """).format(
-    columns=_COLUMNS, key=_KEY, staged=sql.Identifier(STAGED_CELLS),
+    columns=_COLUMNS, key=_KEY, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH,
     updates=sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
         for name in CELL_COLUMNS if name not in _KEY_COLUMNS))
@@ -57,13 +62,14 @@ INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, mes
 SELECT DISTINCT ON (topic, kafka_partition, kafka_offset)
        topic, kafka_partition, kafka_offset, message_key, message_value, reason, query, batch_id
   FROM {staged}
- WHERE query = %(query)s AND batch_id = %(batch_id)s
+ WHERE {batch}
 ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
-""").format(staged=sql.Identifier(STAGED_DEAD_LETTERS))
+""").format(staged=sql.Identifier(STAGED_DEAD_LETTERS), batch=STAGED_BATCH)
 _STAGED_COUNTS = sql.SQL("""
-SELECT (SELECT count(*) FROM {cells} WHERE query = %(query)s AND batch_id = %(batch_id)s),
-       (SELECT count(*) FROM {dead} WHERE query = %(query)s AND batch_id = %(batch_id)s)
-""").format(cells=sql.Identifier(STAGED_CELLS), dead=sql.Identifier(STAGED_DEAD_LETTERS))
+SELECT (SELECT count(*) FROM {cells} WHERE {batch}),
+       (SELECT count(*) FROM {dead} WHERE {batch})
+""").format(cells=sql.Identifier(STAGED_CELLS), dead=sql.Identifier(STAGED_DEAD_LETTERS),
+             batch=STAGED_BATCH)
 
 
 class StagingMismatch(RuntimeError):
@@ -93,11 +99,15 @@ def batch_committed(conn: psycopg.Connection, query: str, checkpoint_id: str,
     return row is not None
 
 
-def clear_staging(conn: psycopg.Connection, query: str, batch_id: int | None = None) -> None:
-    """Delete staged rows of `query`'s batch `batch_id` (every batch when None), left by an
-    attempt that did not commit; committed in `conn`'s transaction."""
-    condition = sql.SQL("query = %s" + ("" if batch_id is None else " AND batch_id = %s"))
-    params = (query,) if batch_id is None else (query, batch_id)
+def clear_staging(conn: psycopg.Connection, query: str,
+                  batch: tuple[str, int] | None = None) -> None:
+    """Delete staged rows of `query`'s batch `batch` = (checkpoint id, batch id), or of
+    every batch when None, left by an attempt that did not commit; committed in `conn`'s
+    transaction."""
+    condition = sql.SQL("query = %(query)s") if batch is None else STAGED_BATCH
+    params: dict[str, object] = {"query": query}
+    if batch is not None:
+        params.update(checkpoint_id=batch[0], batch_id=batch[1])
     with conn.transaction():
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
             conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table),
@@ -110,8 +120,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
 
     Args:
         conn: a connection with no transaction open.
-        query, checkpoint_id, batch_id: the micro-batch (staging is keyed by query and
-            batch id only: the query's lock lets one driver, so one checkpoint, stage).
+        query, checkpoint_id, batch_id: the micro-batch, the key of its staged rows.
         staged: the executors' summaries of what they staged for it.
         started_at: when the driver started the batch (stream_batches.started_at).
 
@@ -126,8 +135,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
     start, end = _offset_ranges(staged)
     timestamps = [part.oldest_timestamp for part in staged if part.oldest_timestamp is not None]
     oldest = min(timestamps) if timestamps else None
-    key = {"query": query, "batch_id": batch_id}
-    progress = {**key, "checkpoint_id": checkpoint_id}
+    key = {"query": query, "checkpoint_id": checkpoint_id, "batch_id": batch_id}
     with conn.transaction():
         claimed = conn.execute(
             """INSERT INTO stream_batches (query, checkpoint_id, batch_id, rows, dead_letters,
@@ -135,7 +143,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                VALUES (%(query)s, %(checkpoint_id)s, %(batch_id)s, 0, 0, %(start)s, %(end)s,
                        %(started_at)s)
                ON CONFLICT (query, checkpoint_id, batch_id) DO NOTHING""",
-            {**progress, "start": json.dumps(start), "end": json.dumps(end),
+            {**key, "start": json.dumps(start), "end": json.dumps(end),
              "started_at": started_at})
         if claimed.rowcount == 0:
             return None
@@ -148,9 +156,8 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
         rows = conn.execute(_UPSERT, key).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
-            conn.execute(sql.SQL("DELETE FROM {} WHERE query = %(query)s"
-                                 " AND batch_id = %(batch_id)s").format(sql.Identifier(table)),
-                         key)
+            conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table),
+                                                                   STAGED_BATCH), key)
         lag = conn.execute(
             """UPDATE stream_batches
                   SET rows = %(rows)s, dead_letters = %(dead)s, finished_at = clock_timestamp(),
@@ -159,7 +166,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                 WHERE query = %(query)s AND checkpoint_id = %(checkpoint_id)s
                   AND batch_id = %(batch_id)s
                RETURNING max_lag_seconds""",
-            {**progress, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
+            {**key, "rows": rows, "dead": dead, "oldest": oldest}).fetchone()
     return BatchOutcome(rows, dead, start, end, lag[0] if lag else None)
 
 

@@ -13,19 +13,6 @@ from datetime import datetime
 
 import psycopg
 
-from nasaflow.parameters.grid import make_grid
-
-
-def expected_cells(width: int, height: int, patch_size: int) -> int:
-    """Cells an image of width x height pixels gets at `patch_size`: the parameter grid's
-    rows x cols (remainder rows and columns are left out), 0 when one cell is larger than
-    the image (the grid refuses it, so no cell can land)."""
-    if patch_size > height or patch_size > width:
-        return 0
-    grid = make_grid((height, width), patch_size)
-    return grid.rows * grid.cols
-
-
 def landed_cells(conn: psycopg.Connection, image_ids: Sequence[str],
                  patch_size: int) -> dict[str, int]:
     """Cells in image_parameters per image id (ids with none are left out)."""

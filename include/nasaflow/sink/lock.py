@@ -8,8 +8,12 @@ releases them as soon as that connection ends, so a driver killed with SIGKILL n
 a stale lock behind (unlike a lock file), and server-side TCP keepalives end the session
 of a driver whose machine vanished.
 
-If PostgreSQL restarts, the locks go with the old session: `ensure` takes them again on a
-new connection, or raises LockLostError when another driver got them meanwhile.
+The lock session is also the fence of the batch commit: the driver commits every batch on
+it (`ensure` hands it out), so a commit only ever runs in a session that holds the locks.
+A driver whose session ended (PostgreSQL restarted, the backend was terminated, the
+network dropped) cannot commit on it any more: its transaction fails with the session;
+`ensure` then takes the locks again on a new connection, or raises LockLostError when
+another driver got them meanwhile, and the stale driver stops without committing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from types import TracebackType
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 #: Exit code of a driver that did not start because another holds its lock (sysexits'
 #: EX_TEMPFAIL: try again later).
@@ -37,7 +42,8 @@ class LockBusyError(RuntimeError):
 
 
 class LockLostError(RuntimeError):
-    """The lock went away with its session and another driver has taken it since."""
+    """The lock went away with its session and another driver has taken it since: this
+    driver must stop without committing anything more."""
 
 
 def lock_key(kind: str, name: str) -> int:
@@ -53,6 +59,14 @@ def checkpoint_identity(checkpoint: str) -> str:
         return checkpoint.rstrip("/")
     path = checkpoint.removeprefix("file://")
     return os.path.realpath(path)
+
+
+def session_options(db_url: str) -> str:
+    """The lock session's `options`: the URL's own (a search_path, say: the batch commit
+    runs on this session and must see the same tables as every other connection) followed
+    by the keepalive settings."""
+    own = conninfo_to_dict(db_url).get("options")
+    return f"{own} {_KEEPALIVE_OPTIONS}" if own else _KEEPALIVE_OPTIONS
 
 
 class StreamLock:
@@ -92,8 +106,10 @@ class StreamLock:
                                             "; use --wait-for-lock SECONDS to wait for it"))
             time.sleep(_POLL_SECONDS)
 
-    def ensure(self) -> None:
-        """Check the lock session is alive; after a lost connection take the locks again.
+    def ensure(self) -> psycopg.Connection:
+        """The live session holding the locks (autocommit); after a lost session the locks
+        are taken again on a new one. Run the batch's commit on it: a commit on any other
+        connection could land after this session, hence the lock, was gone.
 
         Raises:
             LockLostError: another driver holds them now.
@@ -102,14 +118,16 @@ class StreamLock:
         if self._conn is not None and not self._conn.closed:
             try:
                 self._conn.execute("SELECT 1")
-                return
+                return self._conn
             except psycopg.OperationalError:
                 self._conn.close()
         self._conn = None
         busy = self._try_take()
         if busy is not None:
-            raise LockLostError(f"the stream lost its lock while PostgreSQL was unreachable "
-                                f"and {busy}")
+            raise LockLostError(f"the stream lost its lock (its PostgreSQL session ended) "
+                                f"and {busy}; nothing more is committed by this driver")
+        assert self._conn is not None
+        return self._conn
 
     def release(self) -> None:
         """Close the lock session, which releases the locks."""
@@ -122,7 +140,7 @@ class StreamLock:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.db_url, autocommit=True,
                                          application_name=self._application_name,
-                                         options=_KEEPALIVE_OPTIONS)
+                                         options=session_options(self.db_url))
         for resource, key in self.resources.items():
             taken = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
             if not (taken and taken[0]):

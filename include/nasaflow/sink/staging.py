@@ -1,5 +1,6 @@
 """Executor side of a micro-batch: parse one Spark partition of Kafka records and COPY its
-rows into the UNLOGGED staging tables, tagged with (query, batch_id).
+rows into the UNLOGGED staging tables, tagged with the batch: (query, checkpoint id,
+batch id), the key stream_batches records it under.
 
 Every executor writes its own share in parallel with binary COPY (the fastest way into
 PostgreSQL, and no WAL for an UNLOGGED table), so the driver never holds a batch's rows:
@@ -21,14 +22,18 @@ from psycopg import sql
 from nasaflow.messaging.contract import ContractViolation
 from nasaflow.sink.records import CELL_COLUMN_TYPES, CELL_COLUMNS, KafkaRecord, cell_rows
 
-#: Staging tables (include/sql/002_stream_staging.sql).
+#: Staging tables (include/sql/002_stream_staging.sql, 004_staging_checkpoint.sql).
 STAGED_CELLS = "stream_staged_cells"
 STAGED_DEAD_LETTERS = "stream_staged_dead_letters"
-_TAG_COLUMNS = ("query", "batch_id", "kafka_partition", "kafka_offset")
-_CELL_TYPES = ["text", "int8", "int4", "int8", *CELL_COLUMN_TYPES]
-_DEAD_LETTER_COLUMNS = ("query", "batch_id", "topic", "kafka_partition", "kafka_offset",
-                        "message_key", "message_value", "reason")
-_DEAD_LETTER_TYPES = ["text", "int8", "text", "int4", "int8", "bytea", "bytea", "text"]
+#: The staged rows of one batch, with parameters query, checkpoint_id and batch_id. The
+#: checkpoint id is part of the key because batch ids restart at 0 with every checkpoint.
+STAGED_BATCH = sql.SQL("query = %(query)s AND checkpoint_id = %(checkpoint_id)s"
+                       " AND batch_id = %(batch_id)s")
+_TAG_COLUMNS = ("query", "checkpoint_id", "batch_id", "kafka_partition", "kafka_offset")
+_CELL_TYPES = ["text", "text", "int8", "int4", "int8", *CELL_COLUMN_TYPES]
+_DEAD_LETTER_COLUMNS = ("query", "checkpoint_id", "batch_id", "topic", "kafka_partition",
+                        "kafka_offset", "message_key", "message_value", "reason")
+_DEAD_LETTER_TYPES = ["text", "text", "int8", "text", "int4", "int8", "bytea", "bytea", "text"]
 
 
 @dataclass
@@ -58,7 +63,7 @@ class StagedPartition:
             self.oldest_timestamp = record.timestamp
 
 
-def stage_partition(db_url: str, query: str, batch_id: int,
+def stage_partition(db_url: str, query: str, checkpoint_id: str, batch_id: int,
                     records: Iterable[KafkaRecord]) -> StagedPartition:
     """Parse `records` and stage their rows and dead letters, committed on return.
 
@@ -67,8 +72,7 @@ def stage_partition(db_url: str, query: str, batch_id: int,
 
     Args:
         db_url: postgresql:// URL of the data database.
-        query: the streaming query's name (tags every staged row).
-        batch_id: the micro-batch id (tags every staged row).
+        query, checkpoint_id, batch_id: the micro-batch (tag every staged row).
         records: one partition's Kafka records.
     """
     staged = StagedPartition()
@@ -91,11 +95,12 @@ def stage_partition(db_url: str, query: str, batch_id: int,
                     dead = stack.enter_context(dead_conn.cursor().copy(
                         _copy_sql(STAGED_DEAD_LETTERS, _DEAD_LETTER_COLUMNS)))
                     dead.set_types(_DEAD_LETTER_TYPES)
-                dead.write_row((query, batch_id, record.topic, record.partition,
-                                record.offset, record.key, record.value, violation.reason))
+                dead.write_row((query, checkpoint_id, batch_id, record.topic,
+                                record.partition, record.offset, record.key, record.value,
+                                violation.reason))
                 staged.dead_letters += 1
                 continue
-            tag = (query, batch_id, record.partition, record.offset)
+            tag = (query, checkpoint_id, batch_id, record.partition, record.offset)
             for row in rows:
                 cells.write_row(tag + row)
             staged.cells += len(rows)
@@ -107,11 +112,12 @@ def staging_application_name(query: str, batch_id: int) -> str:
     return f"nasaflow-stage {batch_id} {query}"
 
 
-def stage_spark_partition(db_url: str, query: str, batch_id: int,
+def stage_spark_partition(db_url: str, query: str, checkpoint_id: str, batch_id: int,
                           rows: Iterable[Any]) -> Iterator[StagedPartition]:
     """`stage_partition` over Spark rows selected as KafkaRecord's fields, for
     RDD.mapPartitions: yields the partition's one summary."""
-    yield stage_partition(db_url, query, batch_id, (KafkaRecord(*row) for row in rows))
+    yield stage_partition(db_url, query, checkpoint_id, batch_id,
+                          (KafkaRecord(*row) for row in rows))
 
 
 def _copy_sql(table: str, columns: tuple[str, ...]) -> sql.Composed:

@@ -103,3 +103,10 @@ class CorruptImageError(SourceError):
         super().__init__(reason, url=url, status=status)
         self.reason = reason
         self.quarantined_path = quarantined_path
+
+
+class UnsafeNameError(CorruptImageError):
+    """The server named an image in a way that cannot be trusted to name a file: an absolute
+    path, `..` segments, control characters, an overlong name, or a place the archive does
+    not keep that image. Refused before any byte is written and quarantined with the
+    reason, like bad bytes: nothing a server says may choose where files are written."""

@@ -4,6 +4,10 @@ Helioviewer answers getClosestImage with the nearest image however far away it i
 so this client checks the returned time against a tolerance; it fixes a file's identity
 through the JPIP URI before downloading (the race-free recipe of §5.5); and it knows the
 SDO sourceIds (§1.8) so an unknown wavelength fails before any request is made.
+
+Names in answers are untrusted input: an image id must be a number, a file must sit where
+the archive keeps it (<instrument>/<YYYY>/<MM>/<DD>/<measurement>/<name>, §1.7) under a
+name of the archive's pattern, or the image is refused (UnsafeNameError).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from nasaflow.sources.errors import (
     SourceError,
     UnexpectedBodyError,
     UnknownWavelengthError,
+    UnsafeNameError,
 )
 from nasaflow.sources.http import JSON_TIMEOUT, HttpClient, errno_error, helioviewer_errno
 
@@ -58,6 +63,12 @@ FILENAME = re.compile(
     r"([A-Za-z0-9-]+)_([A-Za-z0-9-]+)_([A-Za-z0-9-]+)_([A-Za-z0-9-]+)\.jp2$"
 )
 _RESPONSE_TIME = "%Y-%m-%d %H:%M:%S"
+#: Longest file name most file systems accept, in bytes.
+MAX_NAME_BYTES = 255
+#: An image id as Helioviewer gives it: a decimal integer.
+_IMAGE_ID = re.compile(r"[0-9]{1,19}")
+#: A datasource label such as "AIA 193" or "HMI Mag".
+_LABEL = re.compile(r"[A-Za-z0-9 ._+-]{1,64}")
 
 
 def source_for(wavelength: str) -> SdoSource:
@@ -84,17 +95,68 @@ def parse_response_time(text: str) -> datetime:
     return datetime.strptime(text, _RESPONSE_TIME).replace(tzinfo=UTC)
 
 
+def shown(text: str, limit: int = 120) -> str:
+    """`text` quoted for a message: control characters escaped, long text cut."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else f"{quoted[:limit]}... ({len(text)} characters)"
+
+
 def parse_filename(name: str) -> tuple[datetime, str, str]:
-    """(observation time, instrument, measurement) of a Helioviewer JP2 file name."""
-    match = FILENAME.match(name)
+    """(observation time, instrument, measurement) of a Helioviewer JP2 file name.
+
+    Raises:
+        ValueError: the whole of `name` is not such a name (a trailing newline or a path
+            included), or it is longer than MAX_NAME_BYTES.
+    """
+    match = FILENAME.fullmatch(name)
     if match is None:
         raise ValueError(f"expected a Helioviewer JP2 name like "
-                         f"2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2, got {name!r}")
+                         f"2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2, got {shown(name)}")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"expected a file name of at most {MAX_NAME_BYTES} bytes, got "
+                         f"{len(name.encode())}: {shown(name)}")
     year, month, day, hour, minute, second, fraction = match.groups()[:7]
     micro = int(round(float(f"0.{fraction}") * 1_000_000))
     observed = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
                         micro, tzinfo=UTC)
     return observed, match.group(9), match.group(11)
+
+
+def archive_directory(source: SdoSource, observed: datetime) -> str:
+    """Where the archive keeps the images of `source` observed at `observed` (§1.7), e.g.
+    AIA/2022/01/01/193; the image store uses the same layout."""
+    return f"{source.instrument}/{observed:%Y/%m/%d}/{source.measurement}"
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """A JP2 file as a getJP2Image URI names it, checked: its name and observation time."""
+
+    filename: str
+    observed_at: datetime
+
+
+def archive_file(uri: str, source: SdoSource) -> ArchiveFile:
+    """The file a JPIP URI names, if it is a `source` file where the archive keeps it.
+
+    Raises:
+        UnsafeNameError: the URI names no such file, or another place than
+            `archive_directory` (absolute paths, `..`, control characters, overlong names).
+    """
+    relative = archive_path(uri)
+    filename = relative.rpartition("/")[2]
+    try:
+        observed, instrument, measurement = parse_filename(filename)
+    except ValueError as exc:
+        raise UnsafeNameError(f"getJP2Image named the file {shown(relative)}: {exc}") from exc
+    if (instrument, measurement) != (source.instrument, source.measurement):
+        raise UnsafeNameError(f"expected a {source.file_suffix} file, getJP2Image named "
+                              f"{shown(filename)}")
+    expected = f"{archive_directory(source, observed)}/{filename}"
+    if relative != expected:
+        raise UnsafeNameError(f"getJP2Image placed {filename} at {shown(relative)}, expected "
+                              f"{expected}")
+    return ArchiveFile(filename, observed)
 
 
 @dataclass(frozen=True)
@@ -171,11 +233,16 @@ class HelioviewerClient:
         return self._sources
 
     def closest_image(self, moment: datetime, source: SdoSource) -> ClosestImage:
-        """getClosestImage as the server answers it: nearest, however far (no tolerance)."""
+        """getClosestImage as the server answers it: nearest, however far (no tolerance).
+
+        Raises:
+            UnsafeNameError: the image id is not a number, or its name not a datasource
+                label: the answer cannot be trusted to name anything.
+        """
         payload = self._get_json("getClosestImage",
                                  {"date": format_time(moment), "sourceId": str(source.source_id)})
         try:
-            return ClosestImage(
+            image = ClosestImage(
                 id=str(payload["id"]),
                 date=parse_response_time(payload["date"]),
                 name=str(payload.get("name", source.nickname)),
@@ -186,6 +253,16 @@ class HelioviewerClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise SourceError(f"getClosestImage: expected id, date, width and height, got "
                               f"{str(payload)[:200]}") from exc
+        url = self.action_url("getClosestImage")
+        if not _IMAGE_ID.fullmatch(image.id):
+            raise UnsafeNameError(f"getClosestImage for {source.nickname} at "
+                                  f"{format_time(moment)}: expected a numeric image id, got "
+                                  f"{shown(image.id)}", url=url)
+        if not _LABEL.fullmatch(image.name) or ".." in image.name:
+            raise UnsafeNameError(f"getClosestImage for {source.nickname} at "
+                                  f"{format_time(moment)}: expected a datasource name like "
+                                  f"{source.nickname!r}, got {shown(image.name)}", url=url)
+        return image
 
     def closest_image_within(self, moment: datetime, source: SdoSource,
                              tolerance: timedelta) -> ClosestImage:
@@ -223,10 +300,16 @@ class HelioviewerClient:
 
 
 def archive_path(uri: str) -> str:
-    """The archive-relative path of a JPIP URI: what follows host:port/."""
-    match = re.match(r"^jpips?://[^/]+/(.+\.jp2)$", uri)
+    """The archive-relative path of a JPIP URI: what follows host:port/ (unchecked: see
+    `archive_file`).
+
+    Raises:
+        UnsafeNameError: `uri` is not a JPIP URI of a .jp2 file.
+    """
+    match = re.fullmatch(r"jpips?://[^/]+/(.+\.jp2)", uri, re.DOTALL)
     if match is None:
-        raise SourceError(f"expected a JPIP URI like jpips://host:8090/AIA/.../x.jp2, got {uri!r}")
+        raise UnsafeNameError(f"expected a JPIP URI like jpips://host:8090/AIA/.../x.jp2, got "
+                              f"{shown(uri)}")
     return match.group(1)
 
 

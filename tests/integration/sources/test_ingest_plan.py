@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nasaflow.ingest import PlannedImage, plan_images
+from nasaflow.ingest import PlannedImage, plan_images, store_path
 from nasaflow.sources.errors import (
     BadRequestError,
     DateOutOfRangeError,
@@ -42,12 +42,14 @@ def test_request_times_resolving_to_one_image_are_deduplicated(clients) -> None:
     assert image.observed_at == _utc(2022, 1, 1, 0, 3, 52) + timedelta(microseconds=835_000)
 
 
-def test_planned_image_carries_what_the_download_needs(clients) -> None:
+def test_planned_image_carries_what_the_download_needs(clients, tmp_path) -> None:
     [image] = [p for p in plan_images(_utc(2022, 8, 2, 10, 30), _utc(2022, 8, 2, 11, 30),
                                       ["helioviewer"], ["magnetogram"], 60, clients=clients)
                if p.status == "download"]
     assert (image.instrument, image.wavelength, image.format) == ("HMI", "magnetogram", "jp2")
-    assert image.store_dir == "HMI/2022/08/02/magnetogram"
+    assert image.refused is None
+    assert store_path(image, tmp_path) == (tmp_path / "images/helioviewer/HMI/2022/08/02/"
+                                           "magnetogram" / image.filename)
     assert image.url == f"{clients.helioviewer.base_url}/v2/getJP2Image/?id=" \
                         f"{image.source_ref['image_id']}"
 

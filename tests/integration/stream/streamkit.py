@@ -9,10 +9,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 
@@ -111,12 +115,14 @@ class Driver:
     """spark_jobs/stream_to_postgres.py under spark-submit, in its own process group (so
     kill() takes the JVM and its Python workers down at once, like a lost machine)."""
 
-    def __init__(self, settings: Settings, args: list[str], log_path: Path) -> None:
+    def __init__(self, settings: Settings, args: list[str], log_path: Path,
+                 env: Mapping[str, str] | None = None) -> None:
         self.log_path = log_path
         # Open for the driver's lifetime: wait() or kill() closes it.
         self._log = open(log_path, "ab")  # noqa: SIM115 (outlives this method)
-        self.process = subprocess.Popen(submit_command(STREAM_APPLICATION, settings, args, with_jars=True),
-                                        env={**os.environ, **submit_env(settings)},
+        self.process = subprocess.Popen(submit_command(STREAM_APPLICATION, settings, args,
+                                                       with_jars=True),
+                                        env={**os.environ, **submit_env(settings), **(env or {})},
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
 
@@ -197,3 +203,23 @@ def cleanup_rows(settings: Settings, image_prefix: str, queries: Iterable[str]) 
 
 def batches_needed(messages: int, per_batch: int) -> int:
     return math.ceil(messages / per_batch)
+
+
+@contextmanager
+def private_schema(settings: Settings) -> Iterator[Settings]:
+    """`settings` with a database URL whose connections see only a new schema holding the
+    migrated data tables, dropped afterwards: for tests that lock tables or need migrations
+    the shared database has not had yet, without touching the platform's rows."""
+    from nasaflow.db.migrate import migrate
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in settings.db_url else "?"
+    url = f"{settings.db_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+    try:
+        migrate(url)
+        yield replace(settings, db_url=url)
+    finally:
+        with psycopg.connect(settings.db_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]

@@ -77,8 +77,8 @@ def record(key: str | bytes | None, value: bytes, offset: int, partition: int = 
 
 def commit(conn: psycopg.Connection, query: str, batch_id: int, records: list[KafkaRecord],
            settings: Settings, checkpoint_id: str = CHECKPOINT) -> BatchOutcome | None:
-    clear_staging(conn, query, batch_id)
-    staged = [stage_partition(settings.db_url, query, batch_id, records)]
+    clear_staging(conn, query, (checkpoint_id, batch_id))
+    staged = [stage_partition(settings.db_url, query, checkpoint_id, batch_id, records)]
     return commit_batch(conn, query, checkpoint_id, batch_id, staged, NOW)
 
 
@@ -197,7 +197,7 @@ def test_commit_refuses_a_batch_whose_staged_rows_went_missing(
     query, prefix = names
     image = prefix + "a"
     one = record(image, band(image, 0, 1, 1, 2), 0)
-    staged = [stage_partition(settings.db_url, query, 3, [one])]
+    staged = [stage_partition(settings.db_url, query, CHECKPOINT, 3, [one])]
     db_conn.execute("DELETE FROM stream_staged_cells WHERE query = %s", (query,))
     with pytest.raises(StagingMismatch, match="staging holds 0 cells"):
         commit_batch(db_conn, query, CHECKPOINT, 3, staged, NOW)
@@ -210,12 +210,26 @@ def test_clearing_one_batch_leaves_other_batches_staged(
     query, prefix = names
     image = prefix + "a"
     one = record(image, band(image, 0, 1, 1, 2), 0)
-    for batch_id in (1, 2):
-        stage_partition(settings.db_url, query, batch_id, [one])
-    clear_staging(db_conn, query, 1)
-    left = db_conn.execute("SELECT batch_id, count(*) FROM stream_staged_cells WHERE query = %s"
-                           " GROUP BY batch_id", (query,)).fetchall()
-    assert left == [(2, 2)]
+    for checkpoint_id, batch_id in ((CHECKPOINT, 1), (CHECKPOINT, 2), ("checkpoint-b", 1)):
+        stage_partition(settings.db_url, query, checkpoint_id, batch_id, [one])
+    clear_staging(db_conn, query, (CHECKPOINT, 1))
+    left = db_conn.execute("SELECT checkpoint_id, batch_id, count(*) FROM stream_staged_cells"
+                           " WHERE query = %s GROUP BY 1, 2 ORDER BY 1, 2", (query,)).fetchall()
+    assert left == [(CHECKPOINT, 2, 2), ("checkpoint-b", 1, 2)]
+
+
+def test_a_batch_commits_only_the_rows_staged_under_its_own_checkpoint(
+        db_conn: psycopg.Connection, settings: Settings, names: tuple[str, str]) -> None:
+    query, prefix = names
+    image = prefix + "a"
+    other = band(image, 0, 1, 1, 2).replace(b'"mean":1.01', b'"mean":-7.0')
+    stage_partition(settings.db_url, query, "checkpoint-b", 0, [record(image, other, 0)])
+    outcome = commit(db_conn, query, 0, [record(image, band(image, 0, 1, 1, 2), 0)], settings)
+    assert outcome is not None and outcome.rows == 2
+    assert cells(db_conn, prefix)[(image, 0, 1)] == expected_value(0, 1, 1)
+    left = db_conn.execute("SELECT checkpoint_id, count(*) FROM stream_staged_cells"
+                           " WHERE query = %s GROUP BY 1", (query,)).fetchall()
+    assert left == [("checkpoint-b", 2)]
 
 
 def test_landing_check_counts_missing_cells_and_names_refused_images(

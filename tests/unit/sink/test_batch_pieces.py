@@ -20,7 +20,7 @@ from nasaflow.sink.batch import (
     is_transient,
 )
 from nasaflow.sink.commit import StagingMismatch
-from nasaflow.sink.lock import StreamLock, checkpoint_identity, lock_key
+from nasaflow.sink.lock import StreamLock, checkpoint_identity, lock_key, session_options
 from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import StagedPartition
 
@@ -86,3 +86,9 @@ def test_progress_is_keyed_by_the_query_id_spark_reports_found_once() -> None:
 def test_a_batch_without_a_query_id_fails_instead_of_guessing_its_checkpoint() -> None:
     with pytest.raises(CheckpointUnknownError, match="cannot tell its checkpoint"):
         writer().checkpoint_id(batch_seeing({}))
+
+
+def test_the_lock_session_keeps_the_urls_own_options_before_its_keepalives() -> None:
+    options = session_options("postgresql://u@db/nasaflow?options=-csearch_path%3Dprivate")
+    assert options.startswith("-csearch_path=private -c tcp_keepalives_idle=")
+    assert session_options("postgresql://u@db/nasaflow").startswith("-c tcp_keepalives_idle=")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nasaflow.replay.faults import FaultBoard, parse_fault
+from nasaflow.replay.faults import ESCAPE_DIR, NAME_KINDS, FaultBoard, hostile_name, parse_fault
 
 
 def test_status_fault_with_retry_after() -> None:
@@ -50,3 +50,18 @@ def test_armed_fault_only_hits_its_route_and_match() -> None:
 def test_bad_arm_requests_are_refused(spec: dict) -> None:
     with pytest.raises(ValueError):
         FaultBoard().arm(spec)
+
+
+PATH = "AIA/2022/01/01/193/2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
+
+
+def test_hostile_name_faults_parse_and_rename_what_an_answer_names() -> None:
+    assert all(parse_fault(kind).kind == kind for kind in NAME_KINDS)
+    name = PATH.rpartition("/")[2]
+    assert hostile_name("name-absolute", PATH) == f"/tmp/{ESCAPE_DIR}/{name}"
+    assert hostile_name("name-dotdot", PATH) == \
+        f"AIA/2022/01/01/193/{'../' * 8}{ESCAPE_DIR}/{name}"
+    assert hostile_name("name-nul", PATH) == f"AIA/2022/01/01/193/2022\x00{name[4:]}"
+    long = hostile_name("name-long", PATH).rpartition("/")[2]
+    assert len(long) == len(name) + 300 and long.endswith("__" + "X" * 300 + "SDO_AIA_AIA_193.jp2")
+    assert hostile_name("name-absolute", "123") == f"/tmp/{ESCAPE_DIR}/123"

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nasaflow.sources.errors import BadRequestError, UnknownWavelengthError
+from nasaflow.sources.errors import BadRequestError, UnknownWavelengthError, UnsafeNameError
 from nasaflow.sources.helioviewer import (
     SDO_SOURCES,
+    archive_file,
     archive_path,
     format_time,
     parse_filename,
@@ -91,4 +92,39 @@ def test_jpip_uri_gives_the_archive_path() -> None:
 
 def test_response_time_is_utc() -> None:
     assert parse_response_time("2026-09-06 17:00:05") == datetime(2026, 9, 6, 17, 0, 5,
-                                                                  tzinfo=UTC)
+                                                                  tzinfo=timezone.utc)
+
+
+AIA_193 = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
+HOST = "jpips://helioviewer.org:8090"
+
+
+def test_a_uri_in_the_archive_layout_gives_its_file_and_time() -> None:
+    located = archive_file(f"{HOST}/AIA/2022/01/01/193/{AIA_193}", SDO_SOURCES["193"])
+    assert located.filename == AIA_193
+    assert located.observed_at == datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    (f"/etc/cron.d/{AIA_193}", "expected AIA/2022/01/01/193/"),
+    (f"/AIA/2022/01/01/193/{AIA_193}", "expected AIA/2022/01/01/193/"),
+    (f"AIA/2022/01/01/193/../../../../../../tmp/{AIA_193}", "expected AIA/2022/01/01/193/"),
+    (f"AIA/2022/01/01/193/./{AIA_193}", "expected AIA/2022/01/01/193/"),
+    (f"AIA/2022/01/02/193/{AIA_193}", "expected AIA/2022/01/01/193/"),
+    (f"AIA/2022/01/01/193\x00/{AIA_193}", "expected AIA/2022/01/01/193/"),
+    (f"AIA/2022/01/01/193/{AIA_193[:4]}\x00{AIA_193[4:]}", "expected a Helioviewer JP2 name"),
+    (f"AIA/2022/01/01/193/2022_01_01__00_03_52_835__SDO{'X' * 300}_AIA_AIA_193.jp2",
+     "at most 255 bytes"),
+    (f"AIA/2022/01/01/304/{AIA_193.replace('193', '304')}", "expected a SDO_AIA_AIA_193 file"),
+    (f"AIA/2022/01/01/193/{AIA_193}\n.jp2", "expected a Helioviewer JP2 name"),
+])
+def test_a_uri_naming_another_place_or_an_unsafe_name_is_refused_with_the_reason(
+        path: str, reason: str) -> None:
+    with pytest.raises(UnsafeNameError, match=reason) as refused:
+        archive_file(f"{HOST}/{path}", SDO_SOURCES["193"])
+    assert "\x00" not in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_helioviewer_name() -> None:
+    with pytest.raises(ValueError, match="expected a Helioviewer JP2 name"):
+        parse_filename(AIA_193 + "\n")

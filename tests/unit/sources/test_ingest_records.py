@@ -20,7 +20,7 @@ def test_planned_image_round_trips_through_json(requested: list[datetime],
     planned = PlannedImage("helioviewer", "download", "AIA", "193", tuple(requested),
                            id="2022_01_01__00_03_52_835__SDO_AIA_AIA_193",
                            observed_at=observed, url="http://127.0.0.1/v2/getJP2Image/?id=1",
-                           filename="f.jp2", format="jp2", store_dir="AIA/2022/01/01/193",
+                           filename="f.jp2", format="jp2",
                            width=4096, height=4096, source_ref={"image_id": "1"})
     assert PlannedImage.from_dict(json.loads(json.dumps(planned.to_dict()))) == planned
 
