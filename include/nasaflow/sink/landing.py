@@ -13,6 +13,7 @@ from datetime import datetime
 
 import psycopg
 
+
 def landed_cells(conn: psycopg.Connection, image_ids: Sequence[str],
                  patch_size: int) -> dict[str, int]:
     """Cells in image_parameters per image id (ids with none are left out)."""

@@ -3,7 +3,7 @@ registered with nothing to compute (which let a run pass with no data landed).""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,8 @@ from nasaflow.ingest import CellSizeError, download_image, download_images, plan
 
 def _apod_384(clients) -> list:
     """The plan of 2024-02-10, whose APOD is a 384 x 384 JPEG."""
-    return plan_images(datetime(2024, 2, 10, tzinfo=timezone.utc),
-                       datetime(2024, 2, 11, tzinfo=timezone.utc), ["apod"], [], 60,
+    return plan_images(datetime(2024, 2, 10, tzinfo=UTC),
+                       datetime(2024, 2, 11, tzinfo=UTC), ["apod"], [], 60,
                        clients=clients)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -52,8 +52,8 @@ def test_a_hostile_name_is_refused_with_the_reason_and_nothing_is_written_outsid
         replay, clients, tmp_path: Path, escape: list[Path], route: str, kind: str) -> None:
     replay.arm(route, kind, count=-1, match="jpip=true" if route == JP2 else "")
     store = tmp_path / "store"
-    plan = plan_images(datetime(2022, 1, 1, 0, 3, tzinfo=timezone.utc),
-                       datetime(2022, 1, 1, 0, 9, tzinfo=timezone.utc), ["helioviewer"],
+    plan = plan_images(datetime(2022, 1, 1, 0, 3, tzinfo=UTC),
+                       datetime(2022, 1, 1, 0, 9, tzinfo=UTC), ["helioviewer"],
                        ["193"], 6, clients=clients)
     report = download_images(plan, clients=clients, data_dir=store)
     assert report.images == []
@@ -69,8 +69,8 @@ def test_a_hostile_name_is_refused_with_the_reason_and_nothing_is_written_outsid
 
 def test_an_answer_without_hostile_names_still_downloads_into_the_archive_layout(
         replay, clients, tmp_path: Path) -> None:
-    plan = plan_images(datetime(2022, 1, 1, 0, 3, tzinfo=timezone.utc),
-                       datetime(2022, 1, 1, 0, 9, tzinfo=timezone.utc), ["helioviewer"],
+    plan = plan_images(datetime(2022, 1, 1, 0, 3, tzinfo=UTC),
+                       datetime(2022, 1, 1, 0, 9, tzinfo=UTC), ["helioviewer"],
                        ["193"], 6, clients=clients)
     [image] = download_images(plan, clients=clients, data_dir=tmp_path).images
     assert Path(image.path) == tmp_path / "images/helioviewer/AIA/2022/01/01/193" / NAME

@@ -92,7 +92,7 @@ def test_jpip_uri_gives_the_archive_path() -> None:
 
 def test_response_time_is_utc() -> None:
     assert parse_response_time("2026-09-06 17:00:05") == datetime(2026, 9, 6, 17, 0, 5,
-                                                                  tzinfo=timezone.utc)
+                                                                  tzinfo=UTC)
 
 
 AIA_193 = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
@@ -102,7 +102,7 @@ HOST = "jpips://helioviewer.org:8090"
 def test_a_uri_in_the_archive_layout_gives_its_file_and_time() -> None:
     located = archive_file(f"{HOST}/AIA/2022/01/01/193/{AIA_193}", SDO_SOURCES["193"])
     assert located.filename == AIA_193
-    assert located.observed_at == datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=timezone.utc)
+    assert located.observed_at == datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("path", "reason"), [

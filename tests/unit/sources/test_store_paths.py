@@ -4,7 +4,7 @@ store, whatever names the plan carries."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +12,12 @@ import pytest
 from nasaflow.ingest import PlannedImage, store_path
 from nasaflow.sources.errors import UnsafeNameError
 
-OBSERVED = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=timezone.utc)
+OBSERVED = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=UTC)
 AIA_193 = PlannedImage("helioviewer", "download", "AIA", "193", (OBSERVED,),
                        id="2022_01_01__00_03_52_835__SDO_AIA_AIA_193", observed_at=OBSERVED,
                        url="http://127.0.0.1/v2/getJP2Image/?id=1",
                        filename="2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2", format="jp2")
-DAY = datetime(2024, 2, 5, tzinfo=timezone.utc)
+DAY = datetime(2024, 2, 5, tzinfo=UTC)
 APOD = PlannedImage("apod", "download", "APOD", "apod", (DAY,), id="apod_2024-02-05",
                     observed_at=DAY, url="http://127.0.0.1/apod/image/2402/a.jpg",
                     filename="apod_2024-02-05.jpg", format="jpeg")
@@ -34,7 +34,7 @@ def test_paths_follow_the_archive_layout(tmp_path: Path) -> None:
     {"filename": "../../../2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"},
     {"filename": "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2\x00"},
     {"filename": "2022_01_01__00_03_52_835__SDO_AIA_AIA_304.jp2"},
-    {"observed_at": datetime(2022, 1, 2, tzinfo=timezone.utc)},
+    {"observed_at": datetime(2022, 1, 2, tzinfo=UTC)},
     {"wavelength": "../../etc"},
     {"instrument": "HMI"},
     {"source": "../apod"},
