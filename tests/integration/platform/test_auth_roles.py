@@ -1,0 +1,169 @@
+"""Airflow's logins in roles (FAB auth manager): the .env admin, operator and viewer.
+
+Each gets a REST token from POST /auth/token and holds its role; the viewer reads runs and
+the nasaflow pages and is refused every change; the operator triggers runs, backfills and
+restarts of the stream (clearing its task) but manages nothing else; a user whose role
+lacks the nasaflow permission is refused the pages.
+
+Nothing here changes the user's platform for good: the run the operator triggers is due
+in 2100 (run_after), so the scheduler never starts it, and the admin deletes it; backfills
+and clears are dry runs; refused calls ask for the state that already holds; the one
+user created (to check a role without the nasaflow permission) is deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from nasaflow.operations.airflow_rest import AirflowRestClient
+from nasaflow.operations.airflow_users import Login, logins_from_env
+
+from tests.conftest import AIRFLOW_URL
+
+pytestmark = pytest.mark.services
+
+INGEST_DAG = "nasa_ingest"
+STREAM_DAG = "stream_to_postgres"
+#: A run due then is never started by the scheduler (it only starts runs due by now).
+NEVER_DUE = "2100-01-01T00:00:00Z"
+BACKFILL = {"dag_id": INGEST_DAG, "from_date": "2022-08-01T00:00:00Z",
+            "to_date": "2022-08-02T00:00:00Z", "reprocess_behavior": "none",
+            "max_active_runs": 1, "run_backwards": False, "dag_run_conf": {}}
+CLEAR_STREAM = {"dry_run": True, "task_ids": ["stream"], "only_failed": False}
+
+
+@pytest.fixture(scope="module")
+def logins() -> dict[str, Login]:
+    """The .env logins by role."""
+    return {login.role: login for login in logins_from_env(os.environ)}
+
+
+@pytest.fixture(scope="module")
+def clients(logins: dict[str, Login]) -> dict[str, AirflowRestClient]:
+    """A REST session per role, each logged in through POST /auth/token."""
+    return {role: AirflowRestClient(AIRFLOW_URL, login.username, login.password)
+            for role, login in logins.items()}
+
+
+@pytest.fixture(scope="module")
+def admin(clients: dict[str, AirflowRestClient]) -> AirflowRestClient:
+    return clients["Admin"]
+
+
+@pytest.fixture(scope="module")
+def operator(clients: dict[str, AirflowRestClient]) -> AirflowRestClient:
+    return clients["NasaflowOperator"]
+
+
+@pytest.fixture(scope="module")
+def viewer(clients: dict[str, AirflowRestClient]) -> AirflowRestClient:
+    return clients["NasaflowViewer"]
+
+
+@pytest.fixture()
+def run_id(admin: AirflowRestClient) -> Iterator[str]:
+    """A fresh run id of nasa_ingest; the admin deletes the run afterwards if it exists."""
+    admin.wait_for_dag(INGEST_DAG)
+    run = f"auth_test_{uuid.uuid4().hex[:12]}"
+    yield run
+    admin.request("DELETE", f"/dags/{INGEST_DAG}/dagRuns/{run}")
+
+
+def trigger(client: AirflowRestClient, run_id: str) -> requests.Response:
+    """Trigger nasa_ingest with `run_id`, due in 2100 so that it never starts."""
+    return client.request("POST", f"/dags/{INGEST_DAG}/dagRuns", json={
+        "dag_run_id": run_id, "logical_date": None, "run_after": NEVER_DUE, "conf": {}})
+
+
+def test_each_env_user_gets_a_token_and_holds_its_role(
+        clients: dict[str, AirflowRestClient], admin: AirflowRestClient,
+        logins: dict[str, Login]) -> None:
+    for role, client in clients.items():
+        assert client.token.count(".") == 2, role  # a JWT
+        assert "dags" in client.get("/dags"), role
+        user = admin.session.get(f"{AIRFLOW_URL}/auth/fab/v1/users/{logins[role].username}",
+                                 timeout=30)
+        assert user.status_code == 200, user.text
+        assert [r["name"] for r in user.json()["roles"]] == [role]
+
+
+def test_viewer_gets_403_on_trigger_and_no_run_is_created(
+        viewer: AirflowRestClient, admin: AirflowRestClient, run_id: str) -> None:
+    response = trigger(viewer, run_id)
+    assert response.status_code == 403, response.text
+    assert admin.request("GET", f"/dags/{INGEST_DAG}/dagRuns/{run_id}").status_code == 404
+
+
+def test_operator_triggers_a_run(operator: AirflowRestClient, admin: AirflowRestClient,
+                                 run_id: str) -> None:
+    response = trigger(operator, run_id)
+    assert response.status_code == 200, response.text
+    run = admin.run(INGEST_DAG, run_id)
+    assert run["state"] == "queued" and run["run_after"].startswith("2100-01-01")
+
+
+def test_operator_may_backfill_and_viewer_may_not(operator: AirflowRestClient,
+                                                  viewer: AirflowRestClient) -> None:
+    refused = viewer.request("POST", "/backfills/dry_run", json=BACKFILL)
+    assert refused.status_code == 403, refused.text
+    planned = operator.request("POST", "/backfills/dry_run", json=BACKFILL)
+    assert planned.status_code == 200, planned.text
+    assert planned.json()["total_entries"] == 2
+
+
+def test_operator_may_restart_the_stream_and_viewer_may_not(
+        operator: AirflowRestClient, viewer: AirflowRestClient) -> None:
+    path = f"/dags/{STREAM_DAG}/clearTaskInstances"
+    assert viewer.request("POST", path, json=CLEAR_STREAM).status_code == 403
+    cleared = operator.request("POST", path, json=CLEAR_STREAM)
+    assert cleared.status_code == 200, cleared.text
+
+
+def test_viewer_may_not_pause_or_unpause(viewer: AirflowRestClient) -> None:
+    paused = viewer.get(f"/dags/{INGEST_DAG}")["is_paused"]
+    # Asks for the state that holds already: a wrongly allowed call changes nothing.
+    response = viewer.request("PATCH", f"/dags/{INGEST_DAG}", json={"is_paused": paused})
+    assert response.status_code == 403, response.text
+
+
+def test_viewer_reads_runs_and_the_nasaflow_pages(viewer: AirflowRestClient) -> None:
+    assert "dag_runs" in viewer.get(f"/dags/{INGEST_DAG}/dagRuns")
+    page = viewer.session.get(f"{AIRFLOW_URL}/nasaflow/", timeout=30)
+    assert page.status_code == 200 and "Images" in page.text
+    # The UI's navigation entry for the page comes from the plugin list.
+    names = {plugin["name"] for plugin in viewer.get("/plugins")["plugins"]}
+    assert "nasaflow" in names
+
+
+@pytest.mark.parametrize("role", ["NasaflowOperator", "NasaflowViewer"])
+def test_operator_and_viewer_manage_no_connections_variables_or_users(
+        clients: dict[str, AirflowRestClient], role: str) -> None:
+    client = clients[role]
+    for path in ("/connections", "/variables", "/config"):
+        assert client.request("GET", path).status_code == 403, (role, path)
+    users = client.session.get(f"{AIRFLOW_URL}/auth/fab/v1/users", timeout=30)
+    assert users.status_code == 403, role
+
+
+def test_a_role_without_the_nasaflow_permission_gets_403(admin: AirflowRestClient) -> None:
+    username, password = f"auth_test_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    users = f"{AIRFLOW_URL}/auth/fab/v1/users"
+    created = admin.session.post(users, timeout=30, json={
+        "username": username, "password": password, "first_name": "auth", "last_name": "test",
+        "email": f"{username}@nasaflow.invalid", "roles": [{"name": "Viewer"}]})
+    assert created.status_code == 200, created.text
+    try:
+        stranger = AirflowRestClient(AIRFLOW_URL, username, password)
+        assert "dags" in stranger.get("/dags")  # logged in, may read Airflow's pages
+        for accept in ("application/json", "text/html"):
+            page = stranger.session.get(f"{AIRFLOW_URL}/nasaflow/", timeout=30,
+                                        headers={"Accept": accept}, allow_redirects=False)
+            assert page.status_code == 403, accept
+            assert "may not view nasaflow" in page.text
+    finally:
+        admin.session.delete(f"{users}/{username}", timeout=30)
