@@ -57,8 +57,8 @@ class Login:
     role: str
 
 
-def logins_from_env(env: Mapping[str, str]) -> list[Login]:
-    """The three logins of .env.
+def logins_from_env(env: Mapping[str, str]) -> dict[str, Login]:
+    """The three logins of .env, by role.
 
     Raises:
         ValueError: naming every missing or empty key (run `make setup` to generate them).
@@ -67,8 +67,8 @@ def logins_from_env(env: Mapping[str, str]) -> list[Login]:
                for key in (user_key, password_key) if not env.get(key, "").strip()]
     if missing:
         raise ValueError(f".env lacks {', '.join(missing)}: run 'make setup' to add them")
-    return [Login(env[user_key].strip(), env[password_key].strip(), role)
-            for user_key, password_key, role in LOGIN_KEYS]
+    return {role: Login(env[user_key].strip(), env[password_key].strip(), role)
+            for user_key, password_key, role in LOGIN_KEYS}
 
 
 def role_permissions(viewer_base: Iterable[tuple[str, str]]) -> dict[str, set[tuple[str, str]]]:
@@ -149,7 +149,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
         sm = appbuilder.sm
         for role in sync_roles(sm):
             print(f"[nasaflow] Airflow role {role}: permissions set")
-        for login in logins:
+        for login in logins.values():
             print(f"[nasaflow] Airflow user {login.username} ({login.role}):"
                   f" {sync_user(sm, login)}")
     return 0

@@ -21,7 +21,9 @@ import pytest
 import requests
 
 from nasaflow.operations.airflow_rest import AirflowRestClient
-from nasaflow.operations.airflow_users import Login, logins_from_env
+from nasaflow.operations.airflow_users import (
+    ADMIN_ROLE, OPERATOR_ROLE, VIEWER_ROLE, Login, logins_from_env,
+)
 
 from tests.conftest import AIRFLOW_URL
 
@@ -40,7 +42,7 @@ CLEAR_STREAM = {"dry_run": True, "task_ids": ["stream"], "only_failed": False}
 @pytest.fixture(scope="module")
 def logins() -> dict[str, Login]:
     """The .env logins by role."""
-    return {login.role: login for login in logins_from_env(os.environ)}
+    return logins_from_env(os.environ)
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +54,17 @@ def clients(logins: dict[str, Login]) -> dict[str, AirflowRestClient]:
 
 @pytest.fixture(scope="module")
 def admin(clients: dict[str, AirflowRestClient]) -> AirflowRestClient:
-    return clients["Admin"]
+    return clients[ADMIN_ROLE]
 
 
 @pytest.fixture(scope="module")
 def operator(clients: dict[str, AirflowRestClient]) -> AirflowRestClient:
-    return clients["NasaflowOperator"]
+    return clients[OPERATOR_ROLE]
 
 
 @pytest.fixture(scope="module")
 def viewer(clients: dict[str, AirflowRestClient]) -> AirflowRestClient:
-    return clients["NasaflowViewer"]
+    return clients[VIEWER_ROLE]
 
 
 @pytest.fixture()
@@ -140,7 +142,7 @@ def test_viewer_reads_runs_and_the_nasaflow_pages(viewer: AirflowRestClient) -> 
     assert "nasaflow" in names
 
 
-@pytest.mark.parametrize("role", ["NasaflowOperator", "NasaflowViewer"])
+@pytest.mark.parametrize("role", [OPERATOR_ROLE, VIEWER_ROLE])
 def test_operator_and_viewer_manage_no_connections_variables_or_users(
         clients: dict[str, AirflowRestClient], role: str) -> None:
     client = clients[role]
