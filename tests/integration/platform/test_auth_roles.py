@@ -3,17 +3,21 @@
 Each gets a REST token from POST /auth/token and holds its role; the viewer reads runs and
 the nasaflow pages and is refused every change; the operator triggers runs, backfills and
 restarts of the stream (clearing its task) but manages nothing else; a user whose role
-lacks the nasaflow permission is refused the pages.
+lacks the nasaflow permission is refused the pages; the users module `make up` runs
+creates users, leaves them alone when nothing changed and brings back a changed role or
+password.
 
 Nothing here changes the user's platform for good: the run the operator triggers is due
 in 2100 (run_after), so the scheduler never starts it, and the admin deletes it; backfills
-and clears are dry runs; refused calls ask for the state that already holds; the one
-user created (to check a role without the nasaflow permission) is deleted.
+and clears are dry runs; refused calls ask for the state that already holds; the users
+created (a role without the nasaflow permission, the users module's run) are deleted.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -22,7 +26,7 @@ import requests
 
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.operations.airflow_users import (
-    ADMIN_ROLE, OPERATOR_ROLE, VIEWER_ROLE, Login, logins_from_env,
+    ADMIN_ROLE, LOGIN_KEYS, OPERATOR_ROLE, VIEWER_ROLE, Login, logins_from_env,
 )
 
 from tests.conftest import AIRFLOW_URL
@@ -169,3 +173,40 @@ def test_a_role_without_the_nasaflow_permission_gets_403(admin: AirflowRestClien
             assert "may not view nasaflow" in page.text
     finally:
         admin.session.delete(f"{users}/{username}", timeout=30)
+
+
+def sync_users(env: dict[str, str]) -> list[str]:
+    """Run the users module as `make up` does, with `env`; returns its report lines."""
+    result = subprocess.run([sys.executable, "-m", "nasaflow.operations.airflow_users"],
+                            env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [line for line in result.stdout.splitlines() if line.startswith("[nasaflow]")]
+
+
+def test_make_up_creates_users_keeps_them_and_restores_a_changed_role_or_password(
+        admin: AirflowRestClient) -> None:
+    tag = uuid.uuid4().hex[:8]
+    env = dict(os.environ)
+    for user_key, password_key, role in LOGIN_KEYS:
+        env[user_key], env[password_key] = f"auth_test_{tag}_{role.lower()}", uuid.uuid4().hex
+    users = f"{AIRFLOW_URL}/auth/fab/v1/users"
+    names = [env[user_key] for user_key, _, _ in LOGIN_KEYS]
+    try:
+        created = sync_users(env)
+        assert sum(line.endswith(": created") for line in created) == 3, created
+        viewer_name, operator_name = env["AIRFLOW_VIEWER_USER"], env["AIRFLOW_OPERATOR_USER"]
+        drift = [admin.session.patch(f"{users}/{viewer_name}", timeout=30,
+                                     json={"roles": [{"name": OPERATOR_ROLE}]}),
+                 admin.session.patch(f"{users}/{operator_name}", timeout=30,
+                                     json={"password": uuid.uuid4().hex})]
+        assert [response.status_code for response in drift] == [200, 200]
+        synced = sync_users(env)
+        assert sorted(line.rsplit(": ", 1)[1] for line in synced
+                      if "Airflow user" in line) == ["unchanged", "updated", "updated"], synced
+        assert not any("permissions set" in line for line in synced), synced
+        roles = admin.session.get(f"{users}/{viewer_name}", timeout=30).json()["roles"]
+        assert [role["name"] for role in roles] == [VIEWER_ROLE]
+        AirflowRestClient(AIRFLOW_URL, operator_name, env["AIRFLOW_OPERATOR_PASSWORD"])
+    finally:
+        for name in names:
+            admin.session.delete(f"{users}/{name}", timeout=30)
