@@ -36,9 +36,6 @@ SQL
 nasaflow migrate >/dev/null || die "data schema migration failed"
 
 # --- Airflow metadata, login, pool ------------------------------------------------------------
-printf '{"%s": "%s"}\n' "$AIRFLOW_ADMIN_USER" "$AIRFLOW_ADMIN_PASSWORD" \
-  >"$AIRFLOW_HOME/simple_auth_manager_passwords.json"
-chmod 600 "$AIRFLOW_HOME/simple_auth_manager_passwords.json"
 schema_stamp=$(sha256sum "$VENV/.nasaflow-lock" | cut -c1-16)
 if [ "$(cat "$RUN/airflow-db.migrated" 2>/dev/null)" != "$schema_stamp" ]; then
   say "migrating the Airflow metadata database"
@@ -47,6 +44,8 @@ if [ "$(cat "$RUN/airflow-db.migrated" 2>/dev/null)" != "$schema_stamp" ]; then
     >>"$LOGS/airflow-db-migrate.log" 2>&1 || die "could not create the nasa_api pool"
   echo "$schema_stamp" >"$RUN/airflow-db.migrated"
 fi
+python -m nasaflow.operations.airflow_users >"$LOGS/airflow-users.log" 2>&1 \
+  || die "could not create the Airflow users, see $LOGS/airflow-users.log"
 
 # --- supervised services: Kafka, replay server, Airflow components -----------------------------
 ctl() { supervisorctl -c "$ROOT/ops/supervisord.conf" "$@"; }

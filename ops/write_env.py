@@ -29,6 +29,10 @@ def defaults(existing: dict[str, str]) -> dict[str, str]:
     return {
         "AIRFLOW_ADMIN_USER": "admin",
         "AIRFLOW_ADMIN_PASSWORD": _token(12),
+        "AIRFLOW_OPERATOR_USER": "operator",
+        "AIRFLOW_OPERATOR_PASSWORD": _token(12),
+        "AIRFLOW_VIEWER_USER": "viewer",
+        "AIRFLOW_VIEWER_PASSWORD": _token(12),
         "AIRFLOW_DB_PASSWORD": airflow_db_password,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
             f"postgresql+psycopg2://airflow:{airflow_db_password}@127.0.0.1:5432/airflow"

@@ -7,6 +7,7 @@ messages nor the platform's live stream.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -49,7 +50,8 @@ def fresh_topic(settings: Settings) -> Callable[..., str]:
     return create
 
 
-AIRFLOW_URL = "http://127.0.0.1:8080"
+#: The platform's api-server; NASAFLOW_AIRFLOW_URL points the suite at another instance.
+AIRFLOW_URL = os.environ.get("NASAFLOW_AIRFLOW_URL", "http://127.0.0.1:8080")
 
 
 @pytest.fixture(scope="session")

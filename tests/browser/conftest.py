@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from playwright.sync_api import (
@@ -19,6 +18,8 @@ from playwright.sync_api import (
     ViewportSize,
     sync_playwright,
 )
+
+from nasaflow.operations.airflow_users import ADMIN_ROLE, Login, logins_from_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,18 +51,16 @@ def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """A login; the password stays out of reprs, so failure reports never print it."""
-
-    username: str
-    password: str = field(repr=False)
+@pytest.fixture(scope="session")
+def logins() -> dict[str, Login]:
+    """The .env logins by role (loaded into the environment by ops/with-env.sh)."""
+    return logins_from_env(os.environ)
 
 
 @pytest.fixture(scope="session")
-def admin_credentials() -> Credentials:
-    """The .env admin's login (loaded into the environment by ops/with-env.sh)."""
-    return Credentials(os.environ["AIRFLOW_ADMIN_USER"], os.environ["AIRFLOW_ADMIN_PASSWORD"])
+def admin_credentials(logins: dict[str, Login]) -> Login:
+    """The .env admin's login."""
+    return logins[ADMIN_ROLE]
 
 
 @pytest.fixture(scope="session")

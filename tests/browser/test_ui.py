@@ -17,16 +17,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page, expect
 
+from nasaflow.operations.airflow_users import Login
+
+from tests.browser.airflow_ui import (
+    LOGIN_REFUSED, LOGIN_URL, open_login_page, open_plugin_from_nav, sign_in,
+)
 from tests.conftest import AIRFLOW_URL
 
-if TYPE_CHECKING:
-    from tests.browser.conftest import Credentials
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -45,25 +47,9 @@ SCREENSHOT_MAX_BYTES = 500 * 1024
 #: How long the run may take from the form's submit to a final state.
 RUN_TIMEOUT_S = 600
 FINAL_STATE = re.compile(r"^\s*(Success|Failed)\s*$")
-#: The plugin's view is an iframe named after the plugin inside Airflow's page.
-PLUGIN_FRAME = 'iframe[title="nasaflow"]'
 
 
 # --- helpers -------------------------------------------------------------------------
-
-def sign_in(page: Page, username: str, password: str) -> None:
-    """Fill and submit Airflow's login form (the page must show it)."""
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def open_login_page(page: Page) -> None:
-    """Open the UI logged out: Airflow sends the browser to its login page."""
-    page.goto(f"{AIRFLOW_URL}/")
-    expect(page).to_have_url(re.compile(r"/auth/login"))
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-
 
 def run_page_url(run_id: str) -> str:
     return f"{AIRFLOW_URL}/dags/{INGEST_DAG}/runs/{run_id}"
@@ -105,22 +91,6 @@ def task_states(page: Page, run_id: str) -> list[str]:
     return [" ".join(row.split()) for row in rows.all_inner_texts()[1:]]
 
 
-def plugin_frame(page: Page) -> FrameLocator:
-    return page.frame_locator(PLUGIN_FRAME)
-
-
-def open_plugin_from_nav(page: Page) -> FrameLocator:
-    """Click "nasaflow" in Airflow's navigation; returns the plugin page's frame."""
-    page.goto(f"{AIRFLOW_URL}/")
-    nav_entry = page.get_by_role("link", name="nasaflow", exact=True).and_(
-        page.locator('a[href$="plugin/nasaflow"]'))
-    nav_entry.click()
-    expect(page).to_have_url(re.compile(r"/plugin/nasaflow$"))
-    frame = plugin_frame(page)
-    expect(frame.get_by_role("heading", name=re.compile(r"^Images"))).to_be_visible()
-    return frame
-
-
 def image_card(frame: FrameLocator, image_id: str) -> Locator:
     """The list entry of `image_id`, paging to older images until it shows."""
     title = frame.get_by_role("link", name=image_id, exact=True)
@@ -148,13 +118,13 @@ def expect_loaded(image: Locator) -> int:
 
 @pytest.fixture(scope="module")
 def ui(open_context: Callable[[], BrowserContext],
-       admin_credentials: Credentials) -> Iterator[Page]:
+       admin_credentials: Login) -> Iterator[Page]:
     """A page logged in as the .env admin through the login form, shared by the journey."""
     context = open_context()
     page = context.new_page()
     open_login_page(page)
     sign_in(page, admin_credentials.username, admin_credentials.password)
-    expect(page).not_to_have_url(re.compile(r"/auth/login"))
+    expect(page).not_to_have_url(LOGIN_URL)
     yield page
     context.close()
 
@@ -208,25 +178,25 @@ def successful_run(ui: Page, finished_run: tuple[str, str]) -> str:
 # --- tests ---------------------------------------------------------------------------
 
 def test_wrong_password_is_refused_with_a_visible_error(
-        fresh_context: BrowserContext, admin_credentials: Credentials) -> None:
+        fresh_context: BrowserContext, admin_credentials: Login) -> None:
     page = fresh_context.new_page()
     open_login_page(page)
-    error = page.get_by_text("Invalid credentials")
+    error = page.get_by_text(LOGIN_REFUSED)
     expect(error).to_have_count(0)
     # Typed into the password field only: a wrong password derived from the real one
     # could show up in a failure report's page snapshot.
     sign_in(page, admin_credentials.username, f"not-the-password-{uuid.uuid4().hex[:8]}")
     expect(error).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/auth/login"))
+    expect(page).to_have_url(LOGIN_URL)
     assert "_token" not in {cookie["name"] for cookie in fresh_context.cookies()}
 
 
 def test_login_with_the_env_credentials_opens_the_ui(
-        fresh_context: BrowserContext, admin_credentials: Credentials) -> None:
+        fresh_context: BrowserContext, admin_credentials: Login) -> None:
     page = fresh_context.new_page()
     open_login_page(page)
     sign_in(page, admin_credentials.username, admin_credentials.password)
-    expect(page).not_to_have_url(re.compile(r"/auth/login"))
+    expect(page).not_to_have_url(LOGIN_URL)
     expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
     expect(page.get_by_role("link", name="Dags", exact=True)).to_be_visible()
     assert "_token" in {cookie["name"] for cookie in fresh_context.cookies()}

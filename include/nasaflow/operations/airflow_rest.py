@@ -26,7 +26,8 @@ class AirflowRestClient:
 
     Args:
         base_url: the api-server, e.g. http://127.0.0.1:8080.
-        username, password: a SimpleAuthManager user (the .env admin by default).
+        username, password: an Airflow user of the FAB auth manager (the .env admin,
+            operator or viewer); what the session may do is that user's role's.
     """
 
     def __init__(self, base_url: str, username: str, password: str, timeout: float = 30) -> None:

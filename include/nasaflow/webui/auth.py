@@ -7,6 +7,11 @@ core API does: it takes the JWT from the Authorization header (Bearer) or else f
 `_token` cookie the UI sets at login, has Airflow's configured auth manager validate it
 and build the user, and asks the auth manager whether that user may see this custom view.
 
+With the FAB auth manager that is the user's roles holding `can_read` on the `nasaflow`
+resource: the Admin, NasaflowOperator and NasaflowViewer roles do (granted by
+nasaflow.operations.airflow_users); FAB's own Viewer, User and Op roles do not. Every
+route is a read, so reading is the one permission asked for.
+
 Refusals: a browser opening a page without a valid login is sent to Airflow's login page
 (and back afterwards); any other anonymous request gets 401; a user the auth manager does
 not allow gets 403.
@@ -27,7 +32,8 @@ if TYPE_CHECKING:
 #: The cookie the Airflow UI keeps its JWT in (COOKIE_NAME_JWT_TOKEN of the auth managers).
 TOKEN_COOKIE = "_token"
 
-#: Name of the custom view the auth manager authorises (is_authorized_custom_view).
+#: Name of the custom view the auth manager authorises (is_authorized_custom_view); the
+#: FAB resource the roles are granted (nasaflow.operations.airflow_users).
 RESOURCE_NAME = "nasaflow"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jwt
 import psycopg
@@ -244,7 +244,8 @@ def test_anonymous_browsers_are_sent_to_the_login_page(landed: Landed) -> None:
     response = requests.get(f"{PAGES}/images/{landed.full}", timeout=30, allow_redirects=False,
                             headers={"Accept": "text/html"})
     assert response.status_code == 303
-    assert response.headers["location"].startswith("/auth/login?next=")
+    login = urlsplit(response.headers["location"])
+    assert login.path.rstrip("/") == "/auth/login" and login.query.startswith("next=")
     assert quote(f"/nasaflow/images/{landed.full}", safe="") in response.headers["location"]
 
 
