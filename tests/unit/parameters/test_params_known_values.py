@@ -62,16 +62,28 @@ def test_ramp_from_one_entropy_is_about_ten_bits() -> None:
     assert values["entropy"] == pytest.approx(10.0008, abs=1e-4)
 
 
+@pytest.mark.parametrize("convention", ["toolkit", "published"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("side", [4, 64])
-def test_constant_cell_statistics_are_zero(dtype: type, side: int) -> None:
+def test_constant_cell_moments_are_zero_or_undefined(dtype: type, side: int, convention: str) -> None:
     cell = np.full((side, side), 7, dtype=dtype)
-    values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"])
+    values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"], convention=convention)
     assert values["mean"] == 7
-    for name in ["std", "skewness", "kurtosis", "relative_smoothness", "tamura_contrast"]:
+    # Skewness and kurtosis divide by a zero variance: undefined, NaN (the toolkit's value).
+    assert np.isnan(values["skewness"]) and np.isnan(values["kurtosis"])
+    # Both of the lab's libraries give contrast 0 there (their NaN is turned into 0).
+    for name in ["std", "relative_smoothness", "tamura_contrast"]:
         assert values[name] == 0, name
     assert values["tamura_directionality"] == 0
     assert values["fractal_dimension"] == 0
+
+
+def test_only_constant_cells_have_undefined_moments() -> None:
+    image = np.zeros((8, 8), np.uint8)
+    image[4:, 4:] = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    grid = compute_parameters(image, 4, ["skewness", "kurtosis"])
+    for name in ["skewness", "kurtosis"]:
+        assert np.isnan(grid.values[name]).tolist() == [[True, True], [True, False]], name
 
 
 def test_published_convention_matches_the_java_test_vector() -> None:
@@ -97,9 +109,19 @@ def test_published_convention_refuses_single_pixel_cells() -> None:
 
 
 def test_box_sizes_follow_the_halving_rule() -> None:
+    # The lab's getAllSplitsTest1/2 and getMaxBoxSizeTest1/2: patch size 64 and 0 (whole).
     assert box_sizes(64) == [16, 8, 4, 2]
     assert box_sizes(4096, whole_image=True) == [64, 32, 16, 8, 4, 2]
     assert box_sizes(4) == [4, 2]
+    assert box_sizes(256) == [32, 16, 8, 4, 2]
+
+
+def test_box_count_of_the_lab_unit_test_pattern() -> None:
+    # The lab's fractalDimParamTestCountBoxesOutputValue: four 8-pixel boxes hold foreground.
+    edges = np.zeros((1, 64, 64), dtype=bool)
+    for row in [9, 10, 11, 17, 18, 26, 27, 28, 60, 61, 62]:
+        edges[0, row, row] = True
+    assert box_counts(edges, [8]).tolist() == [[4]]
 
 
 def edge_map(pattern: str) -> np.ndarray:
