@@ -18,7 +18,9 @@ operation for operation (same arithmetic in the same order, Java's `Math.hypot`)
 4. Non-maximum suppression for pixels at least 7 from the border, comparing
    |g| * |gradient| with the magnitudes interpolated towards the two neighbours along the
    gradient (four cases by sign and dominant axis); a kept pixel gets
-   (int)(100 * |gradient|) (100000 from |gradient| >= 1000), the others 0.
+   (int)(100 * |gradient|) (100000 from |gradient| >= 1000), the others 0. Only the class
+   of that number (below 250, from 250, from 750) matters to what follows, which is what
+   `_suppress` reproduces exactly while computing most pixels without Java's hypot.
 5. Hysteresis with thresholds 250 and 750 on that scale (2.5 and 7.5 times 100): scanning
    row by row, each pixel >= 750 not yet marked starts a chain that marks it, then steps
    into the first unmarked neighbour >= 250 (neighbours scanned column by column, top to
@@ -26,7 +28,7 @@ operation for operation (same arithmetic in the same order, Java's `Math.hypot`)
    pixel, not a flood fill: branches off a chain are not followed.
 
 Cells whose pixels are all small in magnitude cannot reach the high threshold (see
-`_edgeless_bound`) and are skipped.
+`_edgeless_bound`) and are skipped. A cell is never read beyond its own pixels.
 """
 
 from __future__ import annotations
