@@ -191,3 +191,12 @@ def test_entropy_of_a_constant_cell_is_positive_zero(patch_size: int) -> None:
     grid = compute_parameters(np.full((64, 64), 7, np.uint8), patch_size, ["entropy"])
     assert not np.signbit(grid.values["entropy"]).any()
     assert (grid.values["entropy"] == 0).all()
+
+
+def test_eight_bit_angle_table_equals_computing_each_angle() -> None:
+    # 8-bit cells take their angle bins from a table, other dtypes compute atan2 per pixel.
+    cells = np.random.default_rng(8).integers(0, 256, (6, 20, 20), dtype=np.uint8)
+    cells[1] = np.arange(20, dtype=np.uint8) * 12  # columns only: gy == 0 everywhere
+    np.testing.assert_array_equal(
+        tamura_directionality(cells), tamura_directionality(cells.astype(np.float64))
+    )
