@@ -91,6 +91,8 @@ def _edgeless_bound() -> float:
 
 #: Cells whose largest |pixel| is below this have no edges (about 13.8 grey levels).
 EDGELESS_BELOW = _edgeless_bound()
+#: Cells narrower or lower than this have no pixel in the suppression window: no edges.
+SMALLEST_WITH_EDGES = 2 * SMOOTHING_KERNEL.shape[0] + 1
 
 
 def lab_canny_edges(cells: np.ndarray) -> np.ndarray:
@@ -136,7 +138,10 @@ def scratch(height: int, width: int) -> tuple[np.ndarray, ...]:  # pragma: no co
 
 @numba.njit(cache=True)
 def cell_may_have_edges(cell: np.ndarray) -> bool:  # pragma: no cover - compiled
-    """False when every |pixel| is below EDGELESS_BELOW (no edge is possible)."""
+    """False when no edge is possible: the cell is smaller than SMALLEST_WITH_EDGES or
+    every |pixel| is below EDGELESS_BELOW."""
+    if min(cell.shape[0], cell.shape[1]) < SMALLEST_WITH_EDGES:
+        return False
     for value in cell.ravel():
         if abs(float(value)) >= EDGELESS_BELOW:
             return True
