@@ -77,7 +77,7 @@ def role_permissions(viewer_base: Iterable[tuple[str, str]]) -> dict[str, set[tu
     return {VIEWER_ROLE: viewer, OPERATOR_ROLE: viewer | set(OPERATOR_EXTRA)}
 
 
-def sync_roles(sm: "FabAirflowSecurityManagerOverride") -> list[str]:
+def sync_roles(sm: FabAirflowSecurityManagerOverride) -> list[str]:
     """Make the nasaflow roles hold exactly their permissions and give Admin the nasaflow
     page (FAB owns Admin's other permissions); returns the names of the roles changed."""
     wanted = role_permissions(sm.VIEWER_PERMISSIONS)
@@ -100,11 +100,11 @@ def sync_roles(sm: "FabAirflowSecurityManagerOverride") -> list[str]:
     return changed
 
 
-def _pair(permission: "Permission") -> tuple[str, str]:
+def _pair(permission: Permission) -> tuple[str, str]:
     return permission.action.name, permission.resource.name
 
 
-def sync_user(sm: "FabAirflowSecurityManagerOverride", login: Login) -> str:
+def sync_user(sm: FabAirflowSecurityManagerOverride, login: Login) -> str:
     """Create the user or bring it to its role, active, with its password; returns what
     was done: "created", "updated" or "unchanged"."""
     from werkzeug.security import check_password_hash
@@ -129,7 +129,7 @@ def sync_user(sm: "FabAirflowSecurityManagerOverride", login: Login) -> str:
     return outcome
 
 
-def _role(sm: "FabAirflowSecurityManagerOverride", name: str) -> "Role":
+def _role(sm: FabAirflowSecurityManagerOverride, name: str) -> Role:
     role = sm.find_role(name)
     if role is None:
         raise RuntimeError(f"Airflow role {name!r} does not exist")

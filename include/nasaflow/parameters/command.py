@@ -3,7 +3,9 @@
 For looking at what the pipeline would store for an image, and for comparing with other
 tools: the same `compute_parameters` call the pipeline makes, with its options exposed.
 Bad input (unknown parameter, bad patch size, unreadable image) is reported on one line
-on stderr with exit code 2, like an argparse usage error.
+on stderr with exit code 2, like an argparse usage error. Undefined values (NaN from the
+calculators, e.g. the skewness of a constant cell) are printed as JSON null or an empty
+CSV field.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from typing import Any
 
@@ -95,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
             "patch_size": grid.patch_size,
             "rows": grid.rows,
             "cols": grid.cols,
-            "parameters": {name: values.tolist() for name, values in grid.values.items()},
+            "parameters": {
+                name: [[_defined(value) for value in row] for row in values.tolist()]
+                for name, values in grid.values.items()
+            },
             "dropped": list(grid.dropped),
             "convention": grid.convention,
         }
@@ -105,8 +111,13 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["row", "col", *grid.values])
         for record in grid.records():
-            writer.writerow(record.values())
+            writer.writerow("" if value is None else value for value in map(_defined, record.values()))
     return 0
+
+
+def _defined(value: float | int) -> float | int | None:
+    """None for an undefined (NaN) value, the value otherwise."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _patch_size(text: str) -> int | None:

@@ -52,7 +52,9 @@ class ParameterGrid:
     Attributes:
         patch_size: cell side in pixels; None when the whole image was one cell.
         rows, cols: shape of every array in `values`.
-        values: parameter name -> float64 array (rows, cols), in PARAMETER_NAMES order.
+        values: parameter name -> float64 array (rows, cols), in PARAMETER_NAMES order;
+            NaN marks an undefined value (skewness and kurtosis of a constant cell), never
+            a computed one.
         dropped: remainder pixel rows (bottom) and columns (right) left out of the grid.
         row_offset: grid row of values[...][0]; non-zero when a row range was asked for.
         convention: the statistical convention used ("toolkit" or "published").
@@ -67,7 +69,8 @@ class ParameterGrid:
     convention: str = TOOLKIT
 
     def records(self) -> Iterator[dict[str, float | int]]:
-        """One dict per cell, row-major: {"row", "col", then each parameter}."""
+        """One dict per cell, row-major: {"row", "col", then each parameter} (NaN where
+        undefined)."""
         for r in range(self.rows):
             for c in range(self.cols):
                 record: dict[str, float | int] = {"row": self.row_offset + r, "col": c}

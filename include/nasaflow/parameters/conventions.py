@@ -7,8 +7,10 @@
   s**2 = n * mu2 / (n - 1), bias-corrected skewness G1 and excess kurtosis G2, and Tamura
   contrast s**2 / G2**0.25. Offered so users can compare with the published numbers.
 
-Both conventions give 0 for skewness, kurtosis and contrast where the variance (or,
-for contrast, mu4 or G2) leaves them undefined, e.g. on a constant cell.
+Skewness and kurtosis are undefined where the variance is 0 (a constant cell): both
+conventions give NaN there, as the lab's toolkit does, so that no reader mistakes such a
+cell for a Gaussian one. Tamura contrast is 0 there (and wherever mu4, or G2, is not
+positive), as both of the lab's libraries give it.
 """
 
 from __future__ import annotations
@@ -59,10 +61,11 @@ def relative_smoothness(m: CellMoments, convention: str) -> np.ndarray:
 
 
 def skewness(m: CellMoments, convention: str) -> np.ndarray:
-    """mu3 / mu2**1.5 (toolkit) or G1 = sqrt(n (n - 1)) / (n - 2) * that (published)."""
+    """mu3 / mu2**1.5 (toolkit) or G1 = sqrt(n (n - 1)) / (n - 2) * that (published);
+    NaN where mu2 = 0."""
     spread = m.mu2 > 0
     safe = np.where(spread, m.mu2, 1.0)
-    biased = np.where(spread, m.mu3 / safe**1.5, 0.0)
+    biased = np.where(spread, m.mu3 / safe**1.5, np.nan)
     if convention == PUBLISHED:
         # G1 = n / ((n-1)(n-2)) * S3 / s**3 with S3 = n mu3, s**2 = n mu2 / (n-1).
         n = m.n
@@ -71,7 +74,7 @@ def skewness(m: CellMoments, convention: str) -> np.ndarray:
 
 
 def kurtosis(m: CellMoments, convention: str) -> np.ndarray:
-    """Excess kurtosis: mu4 / mu2**2 - 3 (toolkit) or G2 (published); 0 when mu2 = 0."""
+    """Excess kurtosis: mu4 / mu2**2 - 3 (toolkit) or G2 (published); NaN where mu2 = 0."""
     spread = m.mu2 > 0
     safe = np.where(spread, m.mu2, 1.0)
     ratio = m.mu4 / (safe * safe)
@@ -80,5 +83,5 @@ def kurtosis(m: CellMoments, convention: str) -> np.ndarray:
         # G2 = n(n+1)/((n-1)(n-2)(n-3)) * S4 / s**4 - 3 (n-1)**2 / ((n-2)(n-3)), with
         # S4 = n mu4 and s**4 = (n mu2 / (n-1))**2, so S4 / s**4 = (n-1)**2 / n * ratio.
         g2 = ((n + 1.0) * (n - 1.0) * ratio - 3.0 * (n - 1.0) ** 2) / ((n - 2.0) * (n - 3.0))
-        return np.where(spread, g2, 0.0)
-    return np.where(spread, ratio - 3.0, 0.0)
+        return np.where(spread, g2, np.nan)
+    return np.where(spread, ratio - 3.0, np.nan)

@@ -32,7 +32,10 @@ class CellGrid:
             non-square image is one cell).
         rows, cols: number of cell rows and columns.
         dropped: remainder pixel rows (bottom) and columns (right) left out.
-        whole_image: True when the single cell is the entire image.
+        whole_image: True when the whole image was asked for as one cell (patch size
+            None, the lab's patch size 0); a patch size that happens to equal a square
+            image's side also gives one cell, but keeps that size's box sizes for the
+            fractal dimension, as the lab's code does.
     """
 
     patch_size: int | None
@@ -67,7 +70,7 @@ def make_grid(shape: tuple[int, ...], patch_size: int | None, strict: bool = Fal
     if height < 1 or width < 1:
         raise ValueError(f"image must have at least one pixel, got shape {height}x{width}")
     if patch_size is None or (patch_size == height == width and _is_int(patch_size)):
-        return CellGrid(patch_size, height, width, 1, 1, (0, 0), True)
+        return CellGrid(patch_size, height, width, 1, 1, (0, 0), patch_size is None)
     if not _is_int(patch_size) or patch_size < 1:
         raise ValueError(f"patch size must be a positive integer, got {patch_size!r}")
     if patch_size > height or patch_size > width:

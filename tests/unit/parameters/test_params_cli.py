@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nasaflow.cli import main
@@ -80,3 +81,34 @@ def test_unreadable_images_give_one_line_and_exit_code_2(
     assert main(["params", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "broken.jp2" in err
+
+
+def constant_corner_image(path: Path) -> str:
+    """A PNG whose top-left 16 x 16 cell is constant and the others are not."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    pixels[:16, :16] = 9
+    Image.fromarray(pixels).save(path)
+    return str(path)
+
+
+def test_undefined_values_are_json_null(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = constant_corner_image(tmp_path / "corner.png")
+    assert main(["params", image, "--patch-size", "16", "--params", "skewness,kurtosis,std"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out
+    document = json.loads(out)
+    for name in ["skewness", "kurtosis"]:
+        values = document["parameters"][name]
+        assert values[0][0] is None and all(isinstance(v, float) for v in [values[0][1], *values[1]]), name
+    assert document["parameters"]["std"][0][0] == 0.0
+
+
+def test_undefined_values_are_empty_csv_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = constant_corner_image(tmp_path / "corner.png")
+    assert main(["params", image, "--patch-size", "16", "--params", "skewness,std", "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["row", "col", "std", "skewness"]
+    assert rows[1] == ["0", "0", "0.0", ""]
+    assert all(row[3] != "" for row in rows[2:])

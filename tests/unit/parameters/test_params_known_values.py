@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ from nasaflow.parameters.tamura import tamura_directionality
 MOMENT_NAMES = ["mean", "std", "skewness", "kurtosis", "relative_smoothness", "tamura_contrast"]
 
 
-def one_cell(image: np.ndarray, names: list[str], **kwargs: Any) -> dict[str, float]:
+def one_cell(image: np.ndarray, names: list[str], **kwargs: object) -> dict[str, float]:
     grid = compute_parameters(image, image.shape[0], names, **kwargs)
     return {name: float(values[0, 0]) for name, values in grid.values.items()}
 
@@ -64,16 +62,28 @@ def test_ramp_from_one_entropy_is_about_ten_bits() -> None:
     assert values["entropy"] == pytest.approx(10.0008, abs=1e-4)
 
 
+@pytest.mark.parametrize("convention", ["toolkit", "published"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("side", [4, 64])
-def test_constant_cell_statistics_are_zero(dtype: type, side: int) -> None:
-    cell: np.ndarray = np.full((side, side), 7, dtype=dtype)
-    values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"])
+def test_constant_cell_moments_are_zero_or_undefined(dtype: type, side: int, convention: str) -> None:
+    cell = np.full((side, side), 7, dtype=dtype)
+    values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"], convention=convention)
     assert values["mean"] == 7
-    for name in ["std", "skewness", "kurtosis", "relative_smoothness", "tamura_contrast"]:
+    # Skewness and kurtosis divide by a zero variance: undefined, NaN (the toolkit's value).
+    assert np.isnan(values["skewness"]) and np.isnan(values["kurtosis"])
+    # Both of the lab's libraries give contrast 0 there (their NaN is turned into 0).
+    for name in ["std", "relative_smoothness", "tamura_contrast"]:
         assert values[name] == 0, name
     assert values["tamura_directionality"] == 0
     assert values["fractal_dimension"] == 0
+
+
+def test_only_constant_cells_have_undefined_moments() -> None:
+    image = np.zeros((8, 8), np.uint8)
+    image[4:, 4:] = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    grid = compute_parameters(image, 4, ["skewness", "kurtosis"])
+    for name in ["skewness", "kurtosis"]:
+        assert np.isnan(grid.values[name]).tolist() == [[True, True], [True, False]], name
 
 
 def test_published_convention_matches_the_java_test_vector() -> None:
@@ -99,9 +109,19 @@ def test_published_convention_refuses_single_pixel_cells() -> None:
 
 
 def test_box_sizes_follow_the_halving_rule() -> None:
+    # The lab's getAllSplitsTest1/2 and getMaxBoxSizeTest1/2: patch size 64 and 0 (whole).
     assert box_sizes(64) == [16, 8, 4, 2]
     assert box_sizes(4096, whole_image=True) == [64, 32, 16, 8, 4, 2]
     assert box_sizes(4) == [4, 2]
+    assert box_sizes(256) == [32, 16, 8, 4, 2]
+
+
+def test_box_count_of_the_lab_unit_test_pattern() -> None:
+    # The lab's fractalDimParamTestCountBoxesOutputValue: four 8-pixel boxes hold foreground.
+    edges = np.zeros((1, 64, 64), dtype=bool)
+    for row in [9, 10, 11, 17, 18, 26, 27, 28, 60, 61, 62]:
+        edges[0, row, row] = True
+    assert box_counts(edges, [8]).tolist() == [[4]]
 
 
 def edge_map(pattern: str) -> np.ndarray:
@@ -171,3 +191,12 @@ def test_entropy_of_a_constant_cell_is_positive_zero(patch_size: int) -> None:
     grid = compute_parameters(np.full((64, 64), 7, np.uint8), patch_size, ["entropy"])
     assert not np.signbit(grid.values["entropy"]).any()
     assert (grid.values["entropy"] == 0).all()
+
+
+def test_eight_bit_angle_table_equals_computing_each_angle() -> None:
+    # 8-bit cells take their angle bins from a table, other dtypes compute atan2 per pixel.
+    cells = np.random.default_rng(8).integers(0, 256, (6, 20, 20), dtype=np.uint8)
+    cells[1] = np.arange(20, dtype=np.uint8) * 12  # columns only: gy == 0 everywhere
+    np.testing.assert_array_equal(
+        tamura_directionality(cells), tamura_directionality(cells.astype(np.float64))
+    )

@@ -10,7 +10,9 @@ from scipy import ndimage as ndi
 
 import params_reference as ref
 from nasaflow.parameters import PARAMETER_NAMES, HistogramSettings, compute_parameters, make_grid
-from nasaflow.parameters.fractal import FLAT_RANGE, canny_edges
+from nasaflow.parameters.canny import EDGELESS_BELOW, lab_canny_edges
+from nasaflow.parameters.fractal import fractal_dimension
+from nasaflow.parameters.tamura import find_peaks, guava_percentile, tamura_directionality
 
 #: Histogram settings per dtype: (n_bins, lo, hi).
 BINS = {np.uint8: (256, 0.0, 255.0), np.uint16: (4096, 0.0, 16383.0), np.float32: (64, -100.0, 100.0)}
@@ -131,40 +133,100 @@ def test_whole_image_is_one_cell(patch_size: int | None) -> None:
     stats = ref.statistics(image, 256, 0, 255)
     for name, value in stats.items():
         assert grid.values[name][0, 0] == pytest.approx(value, rel=1e-9, abs=1e-12), name
-    assert grid.values["tamura_directionality"][0, 0] == pytest.approx(ref.directionality(image), rel=1e-9)
-    expected_fd = ref.dimension(ref.edges(image), ref.box_sizes(40, whole_image=True))
-    assert grid.values["fractal_dimension"][0, 0] == pytest.approx(expected_fd, rel=1e-9)
+    assert grid.values["tamura_directionality"][0, 0] == ref.directionality(image)
+    # "full" is the lab's patch size 0 (boxes from 64); a patch size keeps its own boxes.
+    expected_fd = ref.dimension(ref.canny(image), ref.box_sizes(40, whole_image=patch_size is None))
+    assert grid.values["fractal_dimension"][0, 0] == expected_fd
 
 
-@settings(max_examples=30, deadline=None)
+def lab_cell(seed: int, side: int, kind: str) -> np.ndarray:
+    """A uint8 cell of one of the kinds the lab's detector and gradient treat specially."""
+    rng = np.random.default_rng(seed)
+    cell = np.zeros((side, side))
+    cut = int(rng.integers(1, side))
+    low, high = sorted(rng.integers(0, 256, 2))
+    if kind == "flat":
+        cell[:] = high
+    elif kind == "vertical edge":  # gx > 0 with gy == 0 along the edge
+        cell[:, :cut] = low
+        cell[:, cut:] = high
+    elif kind == "horizontal edge":
+        cell[:cut] = low
+        cell[cut:] = high
+    elif kind == "bright side at the window border":  # bright beyond the detector's window
+        cell[:] = low
+        cell[max(side - 8, 0) + int(rng.integers(0, 3)) :] = high
+        cell[:, : int(rng.integers(0, 8))] = high
+    else:
+        cell = ndi.gaussian_filter(rng.uniform(0, 255, (side, side)), float(rng.uniform(0, 3))) * 2.5 - 100
+        cell += rng.normal(0, float(rng.uniform(0, 4)), (side, side))
+    return np.clip(np.round(cell), 0, 255).astype(np.uint8)
+
+
+LAB_KINDS = ["flat", "vertical edge", "horizontal edge", "bright side at the window border", "texture"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), side=st.integers(3, 40), kind=st.sampled_from(LAB_KINDS))
+def test_lab_edge_detector_matches_the_plain_java_port(seed: int, side: int, kind: str) -> None:
+    cell = lab_cell(seed, side, kind)
+    np.testing.assert_array_equal(lab_canny_edges(cell[None])[0], ref.canny(cell))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), side=st.integers(3, 40), kind=st.sampled_from(LAB_KINDS))
+def test_fractal_dimension_and_directionality_match_the_plain_java_port(seed: int, side: int, kind: str) -> None:
+    cell = lab_cell(seed, side, kind)
+    assert fractal_dimension(cell[None])[0] == ref.fractal_dimension(cell)
+    assert tamura_directionality(cell[None])[0] == ref.directionality(cell)
+
+
+@pytest.mark.parametrize("kind", LAB_KINDS)
+def test_full_size_cells_match_the_plain_java_port(kind: str) -> None:
+    # 64-pixel cells: the detector's window (rows and columns 6..57) sits inside the cell.
+    cell = lab_cell(7, 64, kind)
+    np.testing.assert_array_equal(lab_canny_edges(cell[None])[0], ref.canny(cell))
+    assert fractal_dimension(cell[None])[0] == ref.fractal_dimension(cell)
+    assert tamura_directionality(cell[None])[0] == ref.directionality(cell)
+
+
+def test_gradients_along_x_get_the_angle_pi_not_zero() -> None:
+    # Where gx > 0 and gy == 0 the lab's angle is pi (last bin); atan2 would give 0 and
+    # put those pixels in the flat bin, which is divided by 100.
+    cell = lab_cell(0, 24, "texture")
+    value = tamura_directionality(cell[None])[0]
+    assert value == ref.directionality(cell)
+    assert value != ref.directionality(cell, angle_along_x=0.0)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 6),
-    height=st.integers(1, 24),
-    width=st.integers(1, 24),
-    smooth=st.sampled_from([0.0, 1.0, 2.5]),
-    scale=st.sampled_from([1.0, 0.37, 13.0]),
+    st.lists(st.integers(0, 12), min_size=2, max_size=130).map(lambda h: np.array(h, dtype=np.float64))
 )
-def test_batched_canny_equals_scikit_image_per_cell(
-    seed: int, n: int, height: int, width: int, smooth: float, scale: float
-) -> None:
-    rng = np.random.default_rng(seed)
-    stack = rng.integers(0, 256, (n, height, width)).astype(np.float64)
-    if smooth:
-        stack = ndi.gaussian_filter(stack, (0, smooth, smooth))
-    stack *= scale
-    expected = np.stack([ref.edges(cell) for cell in stack])
-    np.testing.assert_array_equal(canny_edges(stack), expected)
+def test_peak_detector_matches_the_plain_java_port(histogram: np.ndarray) -> None:
+    assert find_peaks(histogram).tolist() == ref.lab_peaks(histogram.tolist())
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), side=st.integers(3, 40), base=st.integers(0, 250))
-def test_cells_within_the_flat_range_have_no_edges(seed: int, side: int, base: int) -> None:
-    # fractal_dimension skips Canny on such cells: scikit-image must find nothing there.
-    rng = np.random.default_rng(seed)
-    cell = base + rng.uniform(0, FLAT_RANGE, (side, side))
-    assert not ref.edges(cell).any()
-    assert not ref.edges(np.round(cell)).any()
+def test_a_peak_equal_to_the_25th_percentile_is_kept() -> None:
+    # 125 bins: 31 zeros, a lone 1 at bin 15, then 2s and 3s. Guava's 25th percentile is
+    # the 32nd smallest value, 1: the peak at bin 15 equals it and the Java keeps it.
+    histogram = np.zeros(125)
+    histogram[15] = 1.0
+    histogram[32:] = np.where(np.arange(32, 125) % 2, 3.0, 2.0)
+    assert np.count_nonzero(histogram == 0) == 31
+    assert guava_percentile(histogram, 25) == 1.0
+    peaks = find_peaks(histogram).tolist()
+    assert 15 in peaks
+    assert peaks == ref.lab_peaks(histogram.tolist())
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), side=st.integers(3, 64), top=st.floats(0, EDGELESS_BELOW))
+def test_cells_below_the_edgeless_bound_have_no_edges(seed: int, side: int, top: float) -> None:
+    # The detector is skipped on such cells: the lab's own detector must find nothing.
+    cell = np.random.default_rng(seed).uniform(0, top, (side, side))
+    cell[np.random.default_rng(seed).random((side, side)) < 0.5] = 0
+    assert not ref.canny(cell).any()
 
 
 def test_make_grid_reports_the_grid_before_computing() -> None:

@@ -18,7 +18,11 @@ LARGE = SAMPLES_DIR / "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
 
 def assert_plausible(values: dict[str, np.ndarray]) -> None:
     for name in PARAMETER_NAMES:
-        assert np.isfinite(values[name]).all(), name
+        if name in ("skewness", "kurtosis"):
+            # NaN only where a cell is constant (off-disk background can be).
+            assert (np.isfinite(values[name]) | (values["std"] == 0)).all(), name
+        else:
+            assert np.isfinite(values[name]).all(), name
     fd = values["fractal_dimension"]
     assert ((fd >= 0) & (fd <= 2)).all()
     assert (fd > 0).any()
@@ -33,9 +37,11 @@ def test_small_sample_values_are_plausible_and_match_the_reference() -> None:
     grid = compute_parameters(image, 64)
     assert (grid.rows, grid.cols, grid.dropped) == (6, 6, (26, 26))
     assert_plausible(grid.values)
-    expected = ref.all_parameters(image, 64, 256, 0, 255)
-    for name in PARAMETER_NAMES:
-        np.testing.assert_allclose(grid.values[name], expected[name], rtol=1e-8, atol=1e-9, err_msg=name)
+    # The eight statistics against the reference; fractal dimension and directionality
+    # against the lab's own values in test_lab_reference_values.
+    for r, c, cell in ref.cells_of(image, 64):
+        for name, value in ref.statistics(cell, 256, 0, 255).items():
+            assert grid.values[name][r, c] == pytest.approx(value, rel=1e-8, abs=1e-9, nan_ok=True), name
 
 
 def test_full_size_sample_all_ten_parameters_in_bounded_memory() -> None:
@@ -57,4 +63,4 @@ def test_full_size_sample_all_ten_parameters_in_bounded_memory() -> None:
         expected["tamura_directionality"] = ref.directionality(cell)
         expected["fractal_dimension"] = ref.fractal_dimension(cell)
         for name, value in expected.items():
-            assert grid.values[name][r, c] == pytest.approx(value, rel=1e-8, abs=1e-9), (name, r, c)
+            assert grid.values[name][r, c] == pytest.approx(value, rel=1e-8, abs=1e-9, nan_ok=True), (name, r, c)
