@@ -25,10 +25,13 @@ from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page, exp
 from nasaflow.operations.airflow_users import Login
 
 from tests.browser.airflow_ui import (
-    LOGIN_REFUSED, LOGIN_URL, open_login_page, open_plugin_from_nav, sign_in,
+    LOGIN_REFUSED,
+    LOGIN_URL,
+    open_login_page,
+    open_plugin_from_nav,
+    sign_in,
 )
 from tests.conftest import AIRFLOW_URL
-
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

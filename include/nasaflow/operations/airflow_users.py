@@ -77,7 +77,7 @@ def role_permissions(viewer_base: Iterable[tuple[str, str]]) -> dict[str, set[tu
     return {VIEWER_ROLE: viewer, OPERATOR_ROLE: viewer | set(OPERATOR_EXTRA)}
 
 
-def sync_roles(sm: "FabAirflowSecurityManagerOverride") -> list[str]:
+def sync_roles(sm: FabAirflowSecurityManagerOverride) -> list[str]:
     """Make the nasaflow roles hold exactly their permissions and give Admin the nasaflow
     page (FAB owns Admin's other permissions); returns the names of the roles changed."""
     wanted = role_permissions(sm.VIEWER_PERMISSIONS)
@@ -90,8 +90,9 @@ def sync_roles(sm: "FabAirflowSecurityManagerOverride") -> list[str]:
         extra = set() if name == ADMIN_ROLE else held - pairs
         if not missing and not extra:
             continue
-        added = [sm.create_permission(*pair) for pair in sorted(missing)]
-        if None in added:
+        created = [sm.create_permission(*pair) for pair in sorted(missing)]
+        added = [permission for permission in created if permission is not None]
+        if len(added) != len(created):
             raise RuntimeError(f"could not create the permissions {sorted(missing)}")
         role.permissions = [permission for permission in role.permissions
                             if _pair(permission) not in extra] + added
@@ -100,11 +101,11 @@ def sync_roles(sm: "FabAirflowSecurityManagerOverride") -> list[str]:
     return changed
 
 
-def _pair(permission: "Permission") -> tuple[str, str]:
+def _pair(permission: Permission) -> tuple[str, str]:
     return permission.action.name, permission.resource.name
 
 
-def sync_user(sm: "FabAirflowSecurityManagerOverride", login: Login) -> str:
+def sync_user(sm: FabAirflowSecurityManagerOverride, login: Login) -> str:
     """Create the user or bring it to its role, active, with its password; returns what
     was done: "created", "updated" or "unchanged"."""
     from werkzeug.security import check_password_hash
@@ -122,14 +123,15 @@ def sync_user(sm: "FabAirflowSecurityManagerOverride", login: Login) -> str:
         if not sm.update_user(user):
             raise RuntimeError(f"could not update the roles of Airflow user {login.username!r}")
         outcome = "updated"
-    if not check_password_hash(user.password, login.password):
+    # A user without a password hash (made outside this module) gets the .env password too.
+    if user.password is None or not check_password_hash(user.password, login.password):
         if not sm.reset_password(user.id, login.password):
             raise RuntimeError(f"could not set the password of Airflow user {login.username!r}")
         outcome = "updated"
     return outcome
 
 
-def _role(sm: "FabAirflowSecurityManagerOverride", name: str) -> "Role":
+def _role(sm: FabAirflowSecurityManagerOverride, name: str) -> Role:
     role = sm.find_role(name)
     if role is None:
         raise RuntimeError(f"Airflow role {name!r} does not exist")

@@ -26,7 +26,12 @@ import requests
 
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.operations.airflow_users import (
-    ADMIN_ROLE, LOGIN_KEYS, OPERATOR_ROLE, VIEWER_ROLE, Login, logins_from_env,
+    ADMIN_ROLE,
+    LOGIN_KEYS,
+    OPERATOR_ROLE,
+    VIEWER_ROLE,
+    Login,
+    logins_from_env,
 )
 
 from tests.conftest import AIRFLOW_URL
