@@ -30,9 +30,9 @@ from pathlib import Path
 
 import requests
 
+from nasaflow.images.verify import verify_image
 from nasaflow.replay.fixtures import load_samples
 from nasaflow.settings import SAMPLES_DIR, get_settings
-from nasaflow.sources.formats import verify_image
 from nasaflow.sources.helioviewer import source_for
 
 TARGET_PER_CORE = 20.0

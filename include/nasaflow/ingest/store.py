@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.records import PlannedImage
 from nasaflow.sources.errors import UnknownWavelengthError, UnsafeNameError
-from nasaflow.sources.formats import EXTENSIONS
 from nasaflow.sources.helioviewer import archive_directory, parse_filename, shown, source_for
 
 #: Format -> the extension an APOD file is stored under: the format's first (.jpeg files

@@ -87,7 +87,7 @@ def plan_parts(
             source or an over-long id).
         ValueError: not even one row of cells fits `budget`.
     """
-    worst_cell = {"row": rows - 1, "col": cols - 1}
+    worst_cell: dict[str, int | float] = {"row": rows - 1, "col": cols - 1}
     worst_cell.update(dict.fromkeys(PARAMETER_NAMES, _LONGEST_FLOAT))
     header = _header(record, patch_size, rows, cols, rows, rows, _format_published(None),
                      max(CONVENTIONS, key=len))
@@ -175,9 +175,9 @@ def _cells(
     columns = [_finite_or_none(values[name][first : first + count].ravel().tolist())
                for name in names]
     cells: list[dict[str, Any]] = []
-    for index, row_values in enumerate(zip(*columns)):
+    for index, row_values in enumerate(zip(*columns, strict=True)):
         cell: dict[str, Any] = {"row": start + index // cols, "col": index % cols}
-        cell.update(zip(names, row_values))
+        cell.update(zip(names, row_values, strict=True))
         cells.append(cell)
     return cells
 

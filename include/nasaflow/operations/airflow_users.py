@@ -90,8 +90,9 @@ def sync_roles(sm: FabAirflowSecurityManagerOverride) -> list[str]:
         extra = set() if name == ADMIN_ROLE else held - pairs
         if not missing and not extra:
             continue
-        added = [sm.create_permission(*pair) for pair in sorted(missing)]
-        if None in added:
+        created = [sm.create_permission(*pair) for pair in sorted(missing)]
+        added = [permission for permission in created if permission is not None]
+        if len(added) != len(created):
             raise RuntimeError(f"could not create the permissions {sorted(missing)}")
         role.permissions = [permission for permission in role.permissions
                             if _pair(permission) not in extra] + added
@@ -122,7 +123,8 @@ def sync_user(sm: FabAirflowSecurityManagerOverride, login: Login) -> str:
         if not sm.update_user(user):
             raise RuntimeError(f"could not update the roles of Airflow user {login.username!r}")
         outcome = "updated"
-    if not check_password_hash(user.password, login.password):
+    # A user without a password hash (made outside this module) gets the .env password too.
+    if user.password is None or not check_password_hash(user.password, login.password):
         if not sm.reset_password(user.id, login.password):
             raise RuntimeError(f"could not set the password of Airflow user {login.username!r}")
         outcome = "updated"

@@ -11,9 +11,10 @@ times. Without `--archive` the server holds the samples alone, as the demo expec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import Message
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ class ArchiveReplay(HelioviewerReplay):
                 ranges[source_id] = (ordered[0], ordered[-1])
         return dict(sorted(ranges.items()))
 
-    def static(self, rel: str, request_headers: Mapping[str, str]) -> Reply:
+    def static(self, rel: str, request_headers: Message) -> Reply:
         """GET /jp2/<rel>: an archive image's file as Apache serves it; other paths (the
         samples, directory pages) as without the archive."""
         name = rel.strip("/").rpartition("/")[2]

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nasaflow.images.jp2 import iter_boxes
 from nasaflow.replay.archive_timeline import mix
 from nasaflow.replay.fixtures import SampleImage
 from nasaflow.sources.errors import CorruptImageError
-from nasaflow.sources.formats import iter_boxes
 from nasaflow.sources.helioviewer import SOURCES_BY_ID, SdoSource
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,12 @@ def _decode(sample: SampleImage, side: int) -> Image.Image:
         while width // 2 >= side and levels < 5:
             width //= 2
             levels += 1
-        picture.reduce = levels
+        # Pillow's JPEG 2000 plugin reads `reduce` as an int (decode at 1/2**n), an
+        # attribute that shadows Image.reduce() in the type stubs.
+        picture.reduce = levels  # type: ignore[assignment, method-assign]
         picture.load()
         grey = picture.convert("L")
-    return grey if grey.size == (side, side) else grey.resize((side, side), Image.BILINEAR)
+    return grey if grey.size == (side, side) else grey.resize((side, side), Image.Resampling.BILINEAR)
 
 
 def render_variant(base: Image.Image, source_id: int, variant: int) -> Image.Image:
@@ -92,7 +94,7 @@ def render_variant(base: Image.Image, source_id: int, variant: int) -> Image.Ima
     angle = float(rng.uniform(0.0, 360.0))
     shift = side // 128
     dx, dy = (int(v) for v in rng.integers(-shift, shift + 1, size=2))
-    turned = base.rotate(angle, resample=Image.BILINEAR, translate=(dx, dy))
+    turned = base.rotate(angle, resample=Image.Resampling.BILINEAR, translate=(dx, dy))
     gamma = float(rng.uniform(0.8, 1.25)) * (0.9 + 0.02 * (source_id % 10))
     gain = float(rng.uniform(0.85, 1.15))
     curve = np.clip(255.0 * gain * (np.arange(256) / 255.0) ** gamma, 0, 255)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,13 +37,23 @@ _AU = 149_597_870_700.0
 
 
 class ServedImage(Protocol):
-    """What the Helioviewer actions need of an image, bundled or synthetic."""
+    """What the Helioviewer actions need of an image, bundled or synthetic (read-only:
+    served images are frozen dataclasses)."""
 
-    id: str
-    source: SdoSource
-    observed_at: datetime
-    width: int
-    height: int
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def source(self) -> SdoSource: ...
+
+    @property
+    def observed_at(self) -> datetime: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
 
     @property
     def name(self) -> str: ...
@@ -65,12 +76,16 @@ class ServedImage(Protocol):
         ...
 
 
-class ArchiveLocation:
+class ArchiveLocation(ABC):
     """Date and path every served image derives from its source, time and file name."""
 
     source: SdoSource
     observed_at: datetime
-    name: str
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The Helioviewer file name: a bundled file's own, or made from the time."""
 
     @property
     def date(self) -> datetime:
@@ -95,10 +110,8 @@ def closest_image_json(image: ServedImage, fits: dict[str, str]) -> dict[str, An
     scale = cdelt * dsun / _AU
     crpix1 = float(fits.get("CRPIX1") or (image.width + 1) / 2) * ratio
     crpix2 = float(fits.get("CRPIX2") or (image.height + 1) / 2) * ratio
-    if fits.get("R_SUN"):
-        rsun = float(fits["R_SUN"]) * ratio
-    else:
-        rsun = float(fits.get("RSUN_OBS") or 960.0) / cdelt
+    rsun = (float(fits["R_SUN"]) * ratio if fits.get("R_SUN")
+            else float(fits.get("RSUN_OBS") or 960.0) / cdelt)
     return {
         "id": image.id,
         "date": image.date.strftime("%Y-%m-%d %H:%M:%S"),

@@ -147,11 +147,12 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
              "started_at": started_at})
         if claimed.rowcount == 0:
             return None
-        found = conn.execute(_STAGED_COUNTS, key).fetchone()
-        if found != (cells, dead):
+        # Two scalar subqueries: always one row (the `or` only tells the type checker).
+        staged_cells, staged_dead = conn.execute(_STAGED_COUNTS, key).fetchone() or (0, 0)
+        if (staged_cells, staged_dead) != (cells, dead):
             raise StagingMismatch(
-                f"batch {batch_id} of {query}: staging holds {found[0]} cells and {found[1]} "
-                f"dead letters, executors staged {cells} and {dead}")
+                f"batch {batch_id} of {query}: staging holds {staged_cells} cells and "
+                f"{staged_dead} dead letters, executors staged {cells} and {dead}")
         conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(SORT_MEMORY)))
         rows = conn.execute(_UPSERT, key).rowcount
         conn.execute(_DEAD_LETTERS, key)

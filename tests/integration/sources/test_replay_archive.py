@@ -10,18 +10,20 @@ import hashlib
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 
-from nasaflow.ingest import plan_images
+from nasaflow.images.jp2 import iter_boxes, jp2_xml
+from nasaflow.images.verify import verify_image
+from nasaflow.ingest import plan_images, store_path
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.replay.archive import ArchiveConfig
 from nasaflow.replay.server import ReplayServer
 from nasaflow.settings import SAMPLES_DIR
-from nasaflow.sources.formats import iter_boxes, jp2_xml, verify_image
 from nasaflow.sources.helioviewer import (
     HelioviewerClient,
     archive_path,
@@ -93,7 +95,7 @@ def test_multi_channel_day_answers_consistently(archive, client) -> None:
         assert len(ids) == 24, f"{wavelength}: expected one image per hour"
         times = [image["closest"].date for image in day]
         assert all(timedelta(seconds=3599) <= later - earlier <= timedelta(seconds=3601)
-                   for earlier, later in zip(times, times[1:]))
+                   for earlier, later in pairwise(times))
         for image in day:
             closest, response = image["closest"], image["response"]
             name = archive_path(image["uri"]).rsplit("/", 1)[1]
@@ -107,7 +109,9 @@ def test_multi_channel_day_answers_consistently(archive, client) -> None:
             assert response.headers["Content-Disposition"] == f'attachment; filename="{name}"'
             info = verify_image(response.content, "jp2")
             assert (info.width, info.height) == (closest.width, closest.height) == (SIDE, SIDE)
-            header = jp2_xml(response.content).decode()
+            xml = jp2_xml(response.content)
+            assert xml is not None, "the served JP2 has no XML box"
+            header = xml.decode()
             assert header == image["header"]
             date_obs = observed.strftime("%Y-%m-%dT%H:%M:%S.") + \
                 f"{observed.microsecond // 1000:03d}"
@@ -216,11 +220,14 @@ def test_static_archive_serves_archive_files_by_their_uri_path(archive, client) 
     assert requests.get(f"{archive.url}/jp2/{off_by_one}", timeout=10).status_code == 404
 
 
-def test_ingest_plan_of_a_channel_without_samples_has_no_gaps(archive, client, http) -> None:
+def test_ingest_plan_of_a_channel_without_samples_has_no_gaps(archive, client, http,
+                                                              tmp_path: Path) -> None:
     clients = SourceClients(http, client, archive.url, "unused-key")
     start = DAY + timedelta(hours=1)
     plan = plan_images(start, start + timedelta(hours=2), ["helioviewer"], ["131"], 6,
                        clients=clients)
     assert [p.status for p in plan] == ["download"] * 20
-    assert {p.store_dir for p in plan} == {"AIA/2025/03/10/131"}
+    store = tmp_path / "images" / "helioviewer"
+    assert {store_path(p, tmp_path).parent.relative_to(store).as_posix()
+            for p in plan} == {"AIA/2025/03/10/131"}
     assert len({p.id for p in plan}) == 20

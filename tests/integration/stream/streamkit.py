@@ -13,16 +13,18 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
 from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
+
+from tests.integration.stream.private_schema import schema_url
 
 
 def expected_value(row: int, col: int, index: int) -> float:
@@ -213,13 +215,12 @@ def private_schema(settings: Settings) -> Iterator[Settings]:
     from nasaflow.db.migrate import migrate
 
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    separator = "&" if "?" in settings.db_url else "?"
-    url = f"{settings.db_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    url = schema_url(settings.db_url, schema)
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
         migrate(url)
         yield replace(settings, db_url=url)
     finally:
         with psycopg.connect(settings.db_url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -103,6 +103,7 @@ def test_a_batch_lands_its_cells_and_its_progress_row_together(
     row = db_conn.execute(
         "SELECT checkpoint_id, rows, dead_letters, start_offsets, end_offsets, max_lag_seconds"
         " FROM stream_batches WHERE query = %s AND batch_id = 0", (query,)).fetchone()
+    assert row is not None, "the batch was not recorded"
     assert row[:5] == (CHECKPOINT, 12, 0, {"t": {"0": 0}}, {"t": {"0": 2}})
     assert row[5] >= 5
     staged = db_conn.execute("SELECT count(*) FROM stream_staged_cells WHERE query = %s",

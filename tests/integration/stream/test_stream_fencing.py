@@ -22,8 +22,8 @@ import psycopg
 import pytest
 
 from nasaflow.messaging.admin import ensure_topic
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
-from nasaflow.sink.contract import parameter_names
 from nasaflow.sink.lock import StreamLock
 
 from tests.integration.stream.streamkit import (
@@ -168,7 +168,7 @@ def test_a_driver_whose_lock_session_was_dropped_before_its_commit_commits_nothi
 def test_the_driver_taking_over_commits_the_batch_once_with_every_cell(
         settings: Settings, run: FencedRun) -> None:
     assert run.replay_exit == 0, run.replay_log[-3000:]
-    mean_index = parameter_names().index("mean")
+    mean_index = PARAMETER_NAMES.index("mean")
     landed = fetch(run.private, "SELECT image_id, cell_row, cell_col, mean"
                                 " FROM image_parameters WHERE image_id LIKE %s",
                    (run.prefix + "%",))

@@ -102,10 +102,11 @@ def test_both_versions_are_accepted_everywhere(version: int) -> None:
 
 
 def test_a_version_2_message_says_how_its_values_were_computed() -> None:
-    for change, reason in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"convention": "mine"}, "schema_violation: convention: 'mine' is not one of"),
         ({"calculator_version": ""}, "schema_violation: calculator_version: '' does not match"),
-    ]:
+    ]
+    for change, reason in cases:
         with pytest.raises(ContractViolation) as caught:
             check_message(message(**change))
         assert caught.value.reason.startswith(reason), caught.value.reason
@@ -133,7 +134,7 @@ def test_null_values_are_accepted_and_land_as_null() -> None:
     document = message(cells=[{"row": 0, "col": col, **dict.fromkeys(PARAMETER_NAMES)}
                               for col in range(2)])
     rows = cell_rows(IMAGE.encode(), encode(document))
-    assert all(dict(zip(CELL_COLUMNS, row))[name] is None
+    assert all(dict(zip(CELL_COLUMNS, row, strict=True))[name] is None
                for row in rows for name in PARAMETER_NAMES)
 
 

@@ -46,6 +46,7 @@ def grids(draw: st.DrawFn) -> ParameterGrid:
 def test_every_message_the_producer_emits_passes_the_sink(record: ImageRecord,
                                                          grid: ParameterGrid,
                                                          budget: int) -> None:
+    assert grid.patch_size is not None  # grids() always draws a cell size
     try:
         layout = plan_parts(record, grid.patch_size, grid.rows, grid.cols, budget)
     except ContractViolation:
@@ -58,8 +59,8 @@ def test_every_message_the_producer_emits_passes_the_sink(record: ImageRecord,
     for _, count, payload in band_messages(record, grid, layout, range(layout.parts)):
         rows = cell_rows(record.id.encode("utf-8"), payload)  # raises if the sink refuses
         assert len(rows) == count
-        for row in rows:
-            cell = dict(zip(CELL_COLUMNS, row))
+        for values in rows:
+            cell = dict(zip(CELL_COLUMNS, values, strict=True))
             landed[cell["cell_row"], cell["cell_col"]] = cell
     assert len(landed) == grid.rows * grid.cols
     for (row, col), cell in landed.items():

@@ -56,7 +56,7 @@ def with_cell(index: int, **changes: Any) -> dict[str, Any]:
 def test_valid_message_gives_one_row_per_cell_in_column_order() -> None:
     rows = cell_rows(IMAGE.encode(), encode(message()))
     assert len(rows) == 6
-    first = dict(zip(CELL_COLUMNS, rows[0]))
+    first = dict(zip(CELL_COLUMNS, rows[0], strict=True))
     assert (first["image_id"], first["patch_size"], first["cell_row"], first["cell_col"]) == (
         IMAGE, 64, 2, 0)
     assert [first[name] for name in PARAMETER_NAMES] == [
@@ -69,19 +69,19 @@ def test_valid_message_gives_one_row_per_cell_in_column_order() -> None:
 def test_a_version_2_row_records_its_convention_and_calculator_version() -> None:
     document = message(schema_version=2, convention="published",
                        calculator_version=CALCULATOR_VERSION)
-    row = dict(zip(CELL_COLUMNS, cell_rows(IMAGE.encode(), encode(document))[0]))
+    row = dict(zip(CELL_COLUMNS, cell_rows(IMAGE.encode(), encode(document))[0], strict=True))
     assert (row["schema_version"], row["convention"], row["calculator_version"]) == (
         2, "published", CALCULATOR_VERSION)
 
 
 def test_null_parameters_are_accepted_as_missing_values() -> None:
     rows = cell_rows(IMAGE.encode(), encode(with_cell(0, entropy=None)))
-    assert dict(zip(CELL_COLUMNS, rows[0]))["entropy"] is None
+    assert dict(zip(CELL_COLUMNS, rows[0], strict=True))["entropy"] is None
 
 
 def test_integral_floats_count_as_integers_like_json_schema_says() -> None:
     rows = cell_rows(IMAGE.encode(), encode(with_cell(4, row=3.0, col=1.0)))
-    row = dict(zip(CELL_COLUMNS, rows[4]))
+    row = dict(zip(CELL_COLUMNS, rows[4], strict=True))
     assert (row["cell_row"], row["cell_col"]) == (3, 1)
     assert type(row["cell_row"]) is int
 
@@ -89,7 +89,7 @@ def test_integral_floats_count_as_integers_like_json_schema_says() -> None:
 def test_integral_floats_in_the_envelope_come_out_as_integers() -> None:
     document = message(patch_size=64.0, part=1.0, parts=2.0, schema_version=1.0,
                        grid={"rows": 4.0, "cols": 3.0})
-    row = dict(zip(CELL_COLUMNS, cell_rows(IMAGE.encode(), encode(document))[0]))
+    row = dict(zip(CELL_COLUMNS, cell_rows(IMAGE.encode(), encode(document))[0], strict=True))
     assert (row["patch_size"], row["schema_version"]) == (64, 1)
     assert (type(row["patch_size"]), type(row["schema_version"])) == (int, int)
 

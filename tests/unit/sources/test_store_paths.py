@@ -13,10 +13,11 @@ from nasaflow.ingest import PlannedImage, store_path
 from nasaflow.sources.errors import UnsafeNameError
 
 OBSERVED = datetime(2022, 1, 1, 0, 3, 52, 835_000, tzinfo=UTC)
+AIA_193_NAME = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
 AIA_193 = PlannedImage("helioviewer", "download", "AIA", "193", (OBSERVED,),
                        id="2022_01_01__00_03_52_835__SDO_AIA_AIA_193", observed_at=OBSERVED,
                        url="http://127.0.0.1/v2/getJP2Image/?id=1",
-                       filename="2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2", format="jp2")
+                       filename=AIA_193_NAME, format="jp2")
 DAY = datetime(2024, 2, 5, tzinfo=UTC)
 APOD = PlannedImage("apod", "download", "APOD", "apod", (DAY,), id="apod_2024-02-05",
                     observed_at=DAY, url="http://127.0.0.1/apod/image/2402/a.jpg",
@@ -25,7 +26,7 @@ APOD = PlannedImage("apod", "download", "APOD", "apod", (DAY,), id="apod_2024-02
 
 def test_paths_follow_the_archive_layout(tmp_path: Path) -> None:
     assert store_path(AIA_193, tmp_path) == (tmp_path / "images/helioviewer/AIA/2022/01/01/193"
-                                             / AIA_193.filename)
+                                             / AIA_193_NAME)
     assert store_path(APOD, tmp_path) == tmp_path / "images/apod/2024/02/apod_2024-02-05.jpg"
 
 

@@ -33,7 +33,7 @@ def test_a_grid_without_values_is_drawn_transparent_with_an_empty_scale(tmp_path
                       tmp_path)
     assert read_scales(tmp_path) == {"entropy": Scale(None, None, None, None, 0, 0)}
     with Image.open(heatmap_file(tmp_path, "entropy")) as image:
-        assert image.convert("RGBA").getextrema()[3] == (0, 0)
+        assert image.convert("RGBA").getchannel("A").getextrema() == (0, 0)
 
 
 def test_null_cells_are_drawn_in_the_null_colour_and_counted(tmp_path: Path) -> None:
