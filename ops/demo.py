@@ -78,8 +78,8 @@ def main() -> int:
     parser.add_argument("--patch-size", type=int, default=64)
     args = parser.parse_args()
     started = time.monotonic()
-    user, password = os.environ["AIRFLOW_ADMIN_USER"], os.environ["AIRFLOW_ADMIN_PASSWORD"]
-    api = AirflowRestClient(AIRFLOW_URL, user, password)
+    user = os.environ["AIRFLOW_ADMIN_USER"]
+    api = AirflowRestClient(AIRFLOW_URL, user, os.environ["AIRFLOW_ADMIN_PASSWORD"])
     live = os.environ.get("NASAFLOW_LIVE") == "1"
     print(f"[demo] sources: {'NASA (live)' if live else 'replay server (bundled samples)'}")
 
@@ -100,9 +100,10 @@ def main() -> int:
                              "/xcomEntries/return_value", deserialize="true",
                              stringify="false")["value"]["expected"]) \
         if registered["state"] == "success" else []
-    summary(os.environ["NASAFLOW_DB_URL"], image_ids, args.patch_size)
+    summary(os.environ["NASAFLOW_DB_READER_URL"], image_ids, args.patch_size)
     print(f"\n[demo] run {state} in {time.monotonic() - started:.0f} s")
-    print(f"[demo] Airflow UI: {AIRFLOW_URL}  login: {user} / {password}")
+    print(f"[demo] Airflow UI: {AIRFLOW_URL}  login: {user}, password: AIRFLOW_ADMIN_PASSWORD"
+          " in .env")
     print(f"[demo] images and heat maps: {AIRFLOW_URL}/plugin/nasaflow")
     return 0 if state == "success" else 1
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 #: Repository root: include/nasaflow/settings.py -> parents[2].
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -20,12 +21,55 @@ SAMPLES_DIR = PROJECT_ROOT / "include" / "samples"
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 
+#: Fields holding a secret, in full or as a URL's password: repr never shows it.
+SECRET_VALUES = ("apod_api_key",)
+SECRET_URLS = ("db_url", "db_owner_url", "db_reader_url")
+
+
+def hide_password(url: str) -> str:
+    """`url` with its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def url_user(url: str) -> str:
+    """The user name of a postgresql:// URL (the database role it logs in as)."""
+    user = urlsplit(url).username
+    if not user:
+        raise ValueError(f"expected a postgresql:// URL with a user name, got {hide_password(url)}")
+    return user
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` pointing at another database of the same server, with the same login."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def database_of(url: str) -> str:
+    """The database name of a postgresql:// URL."""
+    return urlsplit(url).path.lstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Runtime configuration; field names map to NASAFLOW_<FIELD> environment variables."""
+    """Runtime configuration; field names map to NASAFLOW_<FIELD> environment variables.
 
-    #: postgresql:// URL of the data database (role nasaflow, database nasaflow).
-    db_url: str = "postgresql://nasaflow@127.0.0.1:5432/nasaflow"
+    The data database has three logins, so each component holds only the rights it needs:
+    the owner migrates the schema and does maintenance, the writer (ingest, the stream
+    sink) reads and writes rows, the reader (the UI page) only reads.
+    """
+
+    #: postgresql:// URL of the data database as the writer role (ingest, stream sink).
+    db_url: str = "postgresql://nasaflow_writer@127.0.0.1:5432/nasaflow"
+    #: The same database as the owner role: migrations and maintenance only.
+    db_owner_url: str = "postgresql://nasaflow@127.0.0.1:5432/nasaflow"
+    #: The same database as the read-only role: the UI page.
+    db_reader_url: str = "postgresql://nasaflow_reader@127.0.0.1:5432/nasaflow"
     #: Kafka bootstrap servers and the topic carrying parameter messages.
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "image-parameters"
@@ -70,6 +114,18 @@ class Settings:
     #: Address Spark drivers bind and advertise (SPARK_LOCAL_IP); loopback keeps a local
     #: run off the network.
     spark_local_ip: str = "127.0.0.1"
+
+    def __repr__(self) -> str:
+        """Every field, with secrets hidden: settings get logged and shown in tracebacks."""
+        shown = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name in SECRET_VALUES:
+                value = "***" if value else ""
+            elif field.name in SECRET_URLS:
+                value = hide_password(value)
+            shown.append(f"{field.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
