@@ -26,8 +26,10 @@ demo: up  ## run the pipeline end to end on the bundled sample date and print wh
 # Service-free tests first, then real services, then through Airflow, then the browser.
 TEST_ORDER := tests/unit tests/dags tests/integration tests/e2e tests/browser
 
-test: up  ## install, start and run the whole test suite
-	@$(ENV) python -m pytest $(TEST_ORDER) $(PYTEST_ARGS)
+# The suite works on its own copies (database, topic, folders with a _test suffix); the
+# guard plugin fails the run if the user's rows, files or topic offsets changed.
+test: up  ## install, start and run the whole test suite; fails if the user's data changed
+	@$(ENV) python -m pytest -p tests.user_data_guard --guard-user-data $(TEST_ORDER) $(PYTEST_ARGS)
 
 test-unit: setup  ## the tests that need no service
 	@$(ENV) python -m pytest tests/unit $(PYTEST_ARGS)

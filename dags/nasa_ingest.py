@@ -33,31 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Connection, Param, PokeReturnValue, TriggerRule, dag, task
+from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from nasaflow.settings import Settings, get_settings
+from nasaflow.ingest.targets import PLATFORM, TARGETS, run_settings, target_suffix
+from nasaflow.settings import get_settings
 from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
 from nasaflow.sources.helioviewer import SDO_SOURCES
 
 SETTINGS = get_settings()
 PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
-
-
-def run_settings() -> Settings:
-    """Settings with the endpoints and credentials of the Airflow connections."""
-    from dataclasses import replace
-
-    helioviewer = Connection.get("nasa_helioviewer")
-    apod = Connection.get("nasa_apod")
-    database = Connection.get("nasaflow_db")
-    return replace(
-        SETTINGS,
-        helioviewer_url=helioviewer.host or SETTINGS.helioviewer_url,
-        apod_url=apod.host or SETTINGS.apod_url,
-        apod_api_key=apod.password or "",
-        db_url=database.get_uri(),
-    )
 
 
 def day_of(params: dict[str, Any], start: datetime | None,
@@ -85,6 +70,7 @@ def expected_cells(width: int, height: int, patch_size: int) -> int:
     max_active_runs=2,
     doc_md=__doc__,
     tags=["nasaflow", "ingest", "nasa"],
+    user_defined_macros={"target_suffix": target_suffix},
     default_args={
         "owner": "nasaflow",
         "retries": 2,
@@ -109,6 +95,10 @@ def expected_cells(width: int, height: int, patch_size: int) -> int:
                                  description="One image per wavelength every N minutes"),
         "patch_size": Param(64, type="integer", enum=PATCH_SIZES, title="Cell size (pixels)",
                             description="Side of the square cells the parameters describe"),
+        "target": Param(PLATFORM, type="string", enum=list(TARGETS), title="Data target",
+                        description="platform: the platform's database, topic and image "
+                                    "store. test: the test suite's own copies (names with "
+                                    "a _test suffix); never for real data."),
     },
 )
 def nasa_ingest() -> None:
@@ -125,7 +115,8 @@ def nasa_ingest() -> None:
             start, end = day_of(params, data_interval_start, data_interval_end)
             planned = plan_images(start, end, params["sources"], params["wavelengths"],
                                   params["cadence_minutes"],
-                                  clients=SourceClients.from_settings(run_settings()))
+                                  clients=SourceClients.from_settings(
+                                      run_settings(SETTINGS, params["target"])))
         except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
             raise AirflowFailException(f"bad input: {error}") from error
         for entry in planned:
@@ -137,7 +128,7 @@ def nasa_ingest() -> None:
         return downloads
 
     @task(pool="nasa_api", map_index_template="{{ image_name }}")
-    def download(planned: dict[str, Any]) -> dict[str, Any]:
+    def download(planned: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """One verified image in the store, or its quarantine record if it stays corrupt."""
         from airflow.sdk import get_current_context
 
@@ -145,7 +136,7 @@ def nasa_ingest() -> None:
         from nasaflow.sources.errors import CorruptImageError
 
         get_current_context()["image_name"] = planned.get("filename") or planned.get("id")
-        settings = run_settings()
+        settings = run_settings(SETTINGS, params["target"])
         try:
             image = download_image(planned, clients=SourceClients.from_settings(settings),
                                    data_dir=settings.data_dir)
@@ -164,12 +155,12 @@ def nasa_ingest() -> None:
                  params: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
         """Upsert images and quarantine records; write the Spark manifest of the images
         whose cells are not all in PostgreSQL yet (a complete image is not recomputed)."""
-        from nasaflow.db import connect
         from nasaflow.ingest import quarantine, register_images
+        from nasaflow.ingest.targets import writer_connection
         from nasaflow.manifest import ImageRecord, write_manifest
         from nasaflow.sink.landing import missing_cells
 
-        settings = run_settings()
+        settings = run_settings(SETTINGS, params["target"])
         patch = params["patch_size"]
         done = [result for result in results if result]  # a failed download left no result
         images = [result["image"] for result in done if "image" in result]
@@ -179,7 +170,7 @@ def nasa_ingest() -> None:
                         if entry["id"] not in finished)
         expected = {image["id"]: expected_cells(image["width"], image["height"], patch)
                     for image in images}
-        with connect(settings.db_url) as conn:
+        with writer_connection(params["target"]) as conn:
             with conn.transaction():
                 register_images(conn, images)
                 quarantine(conn, quarantined)
@@ -215,7 +206,8 @@ def nasa_ingest() -> None:
             "--manifest", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}",
             "--patch-size", "{{ params.patch_size }}",
             "--bootstrap", "{{ conn.nasaflow_kafka.host }}",
-            "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}",
+            "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}"
+                       "{{ target_suffix(params.target) }}",
             "--report", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}.report.json",
         ],
         conf=spark_conf(SETTINGS),
@@ -230,11 +222,11 @@ def nasa_ingest() -> None:
         """Done when every cell of every image of the run is queryable in PostgreSQL."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from nasaflow.db import connect
+        from nasaflow.ingest.targets import reader_connection
         from nasaflow.sink.landing import missing_cells, rejected_messages
 
         expected: dict[str, int] = registered["expected"]
-        with connect(run_settings().db_url) as conn:
+        with reader_connection(params["target"]) as conn:
             missing = missing_cells(conn, list(expected), params["patch_size"], expected)
             rejected = rejected_messages(conn, list(missing), since=dag_run.start_date)
         if rejected:

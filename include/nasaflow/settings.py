@@ -8,7 +8,7 @@ connections, and library code receives a `Settings` instead of reading os.enviro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -138,6 +138,32 @@ class Settings:
                 continue
             values[field.name] = _parse(raw, field.type, field.name)
         return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The NASAFLOW_* variables `from_env` reads back as these settings (for child
+        processes that must see the same configuration)."""
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        return {f"NASAFLOW_{name.upper()}": str(value).lower() if isinstance(value, bool)
+                else str(value) for name, value in values.items()}
+
+
+#: What the test suite appends to every name that holds data (databases, topic, folders).
+TEST_SUFFIX = "_test"
+
+
+def isolated_for_tests(platform: Settings) -> Settings:
+    """The test suite's twin of the platform's settings: the same services and logins, but
+    the database <name>_test, the topic <topic>_test and the image store and checkpoints in
+    <folder>_test, so nothing a test does can reach the platform's data."""
+    def twin(url: str) -> str:
+        return with_database(url, database_of(url) + TEST_SUFFIX)
+
+    return replace(platform, db_url=twin(platform.db_url),
+                   db_owner_url=twin(platform.db_owner_url),
+                   db_reader_url=twin(platform.db_reader_url),
+                   kafka_topic=platform.kafka_topic + TEST_SUFFIX,
+                   data_dir=platform.data_dir + TEST_SUFFIX,
+                   checkpoint_dir=platform.checkpoint_dir + TEST_SUFFIX)
 
 
 def _parse(raw: str, kind: object, name: str) -> object:
