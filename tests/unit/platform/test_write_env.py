@@ -26,28 +26,21 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_a_new_env_is_private_even_under_a_permissive_umask(write_env: ModuleType,
-                                                             tmp_path: Path) -> None:
-    previous = os.umask(0)
-    try:
-        write_env.main(tmp_path / ".env")
-    finally:
-        os.umask(previous)
-    assert mode(tmp_path / ".env") == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == [".env"], "a temporary file was left"
-
-
-def test_an_existing_env_is_replaced_by_rename_keeping_its_values(write_env: ModuleType,
+def test_env_is_private_and_replaced_by_rename_keeping_its_values(write_env: ModuleType,
                                                                   tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text("# mine\nAIRFLOW_ADMIN_PASSWORD=kept-secret\n")
     path.chmod(0o644)
     inode = path.stat().st_ino
-    write_env.main(path)
+    previous = os.umask(0)
+    try:
+        write_env.main(path)
+    finally:
+        os.umask(previous)
     assert path.stat().st_ino != inode, "written in place, not renamed over"
     assert mode(path) == 0o600
-    values = write_env.read_env(path)
-    assert values["AIRFLOW_ADMIN_PASSWORD"] == "kept-secret"
+    assert [p.name for p in tmp_path.iterdir()] == [".env"], "a temporary file was left"
+    assert write_env.read_env(path)["AIRFLOW_ADMIN_PASSWORD"] == "kept-secret"
     assert path.read_text().startswith("# mine\n")
 
 
