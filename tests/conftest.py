@@ -32,8 +32,14 @@ TEST_SETTINGS = isolated_for_tests(PLATFORM_SETTINGS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point this process and its children at the test copies before any test runs."""
+    """Point this process and its children at the test copies before any test runs: the
+    NASAFLOW_* settings, and the Airflow connections of the data database (so library code
+    reaching them through PostgresHook in-process lands in the test database too)."""
     os.environ.update(TEST_SETTINGS.to_env())
+    for conn_id in ("NASAFLOW_DB", "NASAFLOW_DB_READER"):
+        test_twin = os.environ.get(f"AIRFLOW_CONN_{conn_id}{TEST_SUFFIX.upper()}")
+        if test_twin:
+            os.environ[f"AIRFLOW_CONN_{conn_id}"] = test_twin
     get_settings.cache_clear()
 
 

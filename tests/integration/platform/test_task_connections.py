@@ -23,10 +23,11 @@ def test_the_test_target_reaches_the_test_database_as_writer_and_reader(
             url_user(settings.db_reader_url), database_of(settings.db_reader_url))
 
 
-def test_the_platform_target_names_the_platform_database(platform_settings: Settings) -> None:
-    with reader_connection(PLATFORM) as conn:
+def test_inside_the_suite_even_the_platform_target_reaches_the_test_database(
+        settings: Settings) -> None:
+    with writer_connection(PLATFORM) as conn:
         assert conn.execute("SELECT current_database()").fetchone()[0] == database_of(
-            platform_settings.db_reader_url)
+            settings.db_url)
 
 
 def test_an_unknown_target_is_refused_naming_the_choices() -> None:
