@@ -21,8 +21,10 @@ Every day (and for any past day you ask for) this DAG:
 **Trigger for a date**: fill *date* (UTC day) in the form, or leave it empty to ingest the
 run's data interval. **Backfill a range**: `airflow backfill create --dag-id nasa_ingest
 --from-date 2022-01-01 --to-date 2022-01-03` or the UI's backfill; re-running a complete
-day changes nothing. Bad input (a future date, a date before the source's start, an
-unknown wavelength, a missing APOD key) fails the run at *plan* with the reason.
+day changes nothing. Leave *target* at *platform*: *test* sends the run to the test
+suite's own database, topic and image store (`make test` uses it). Bad input (a future
+date, a date before the source's start, an unknown wavelength, a missing APOD key) fails
+the run at *plan* with the reason.
 """
 
 from __future__ import annotations
