@@ -71,6 +71,13 @@ def summary(db_url: str, image_ids: list[str], patch_size: int) -> None:
               f"{batches[3] or 0:.2f} s, last at {batches[2]:%H:%M:%S}Z; dead letters: {dead}")
 
 
+def login_hint(user: str) -> str:
+    """Where to log in and where the password is: printed output ends up in terminal
+    scrollback and CI logs, so the password itself stays in .env."""
+    return (f"[demo] Airflow UI: {AIRFLOW_URL}  login: {user}, password: AIRFLOW_ADMIN_PASSWORD"
+            " in .env")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", default=SAMPLE_DATE, help="UTC day to ingest")
@@ -102,8 +109,7 @@ def main() -> int:
         if registered["state"] == "success" else []
     summary(os.environ["NASAFLOW_DB_READER_URL"], image_ids, args.patch_size)
     print(f"\n[demo] run {state} in {time.monotonic() - started:.0f} s")
-    print(f"[demo] Airflow UI: {AIRFLOW_URL}  login: {user}, password: AIRFLOW_ADMIN_PASSWORD"
-          " in .env")
+    print(login_hint(user))
     print(f"[demo] images and heat maps: {AIRFLOW_URL}/plugin/nasaflow")
     return 0 if state == "success" else 1
 

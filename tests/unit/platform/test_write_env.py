@@ -16,7 +16,8 @@ from nasaflow.settings import PROJECT_ROOT, url_user
 
 @pytest.fixture(scope="module")
 def write_env() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("write_env", PROJECT_ROOT / "ops" / "write_env.py")
+    spec = importlib.util.spec_from_file_location("write_env",
+                                                  PROJECT_ROOT / "ops" / "write_env.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
