@@ -41,7 +41,8 @@ def url_user(url: str) -> str:
     """The user name of a postgresql:// URL (the database role it logs in as)."""
     user = urlsplit(url).username
     if not user:
-        raise ValueError(f"expected a postgresql:// URL with a user name, got {hide_password(url)}")
+        raise ValueError("expected a postgresql:// URL with a user name, got "
+                         f"{hide_password(url)}")
     return user
 
 
