@@ -134,8 +134,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if snapshot.missing_data():
         print(f"\n[guard] the platform holds no data yet ({'; '.join(snapshot.missing_data())}):"
               " running the demo's ingest first", flush=True)
-        subprocess.run([sys.executable, str(PROJECT_ROOT / "ops" / "demo.py")], check=True,
-                       env={**os.environ, **settings.to_env()})
+        demo = subprocess.run([sys.executable, str(PROJECT_ROOT / "ops" / "demo.py")],
+                              env={**os.environ, **settings.to_env()}, check=False)
+        if demo.returncode != 0:
+            pytest.exit(f"[guard] the demo's ingest failed (exit {demo.returncode}): nothing"
+                        " to protect, so nothing to prove; see its output above", returncode=1)
         snapshot = take_snapshot(settings)
     session.config.stash[SNAPSHOT_KEY] = snapshot
     print(f"\n[guard] recorded the user's data: {len(snapshot.tables)} tables, "
