@@ -31,8 +31,10 @@ lint: setup  ## check the code: ruff (style, bugs, imports, Airflow rules) and m
 	@.venv/bin/ruff check
 	@.venv/bin/mypy
 
-test: lint up  ## check the code, then install, start and run the whole test suite
-	@$(ENV) python -m pytest $(TEST_ORDER) $(PYTEST_ARGS)
+# The suite works on its own copies (database, topic, folders with a _test suffix); the
+# guard plugin fails the run if the user's rows, files or topic offsets changed.
+test: lint up  ## check the code, then install, start and run the whole suite; fails if the user's data changed
+	@$(ENV) python -m pytest -p tests.user_data_guard --guard-user-data $(TEST_ORDER) $(PYTEST_ARGS)
 
 test-unit: setup  ## the tests that need no service
 	@$(ENV) python -m pytest tests/unit $(PYTEST_ARGS)

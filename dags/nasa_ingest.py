@@ -21,8 +21,10 @@ Every day (and for any past day you ask for) this DAG:
 **Trigger for a date**: fill *date* (UTC day) in the form, or leave it empty to ingest the
 run's data interval. **Backfill a range**: `airflow backfill create --dag-id nasa_ingest
 --from-date 2022-01-01 --to-date 2022-01-03` or the UI's backfill; re-running a complete
-day changes nothing. Bad input (a future date, a date before the source's start, an
-unknown wavelength, a missing APOD key) fails the run at *plan* with the reason.
+day changes nothing. Leave *target* at *platform*: *test* sends the run to the test
+suite's own database, topic and image store (`make test` uses it). Bad input (a future
+date, a date before the source's start, an unknown wavelength, a missing APOD key) fails
+the run at *plan* with the reason.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Connection, Param, PokeReturnValue, TriggerRule, dag, task
+from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from nasaflow.settings import Settings, get_settings
+from nasaflow.ingest.targets import PLATFORM, TARGETS, run_settings, target_suffix
+from nasaflow.settings import get_settings
 from nasaflow.sources.helioviewer import SDO_SOURCES
 from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
 
@@ -44,20 +47,6 @@ SETTINGS = get_settings()
 PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 
 
-def run_settings() -> Settings:
-    """Settings with the endpoints and credentials of the Airflow connections."""
-    from dataclasses import replace
-
-    helioviewer = Connection.get("nasa_helioviewer")
-    apod = Connection.get("nasa_apod")
-    database = Connection.get("nasaflow_db")
-    return replace(
-        SETTINGS,
-        helioviewer_url=helioviewer.host or SETTINGS.helioviewer_url,
-        apod_url=apod.host or SETTINGS.apod_url,
-        apod_api_key=apod.password or "",
-        db_url=database.get_uri(),
-    )
 
 
 @dag(
@@ -69,6 +58,7 @@ def run_settings() -> Settings:
     max_active_runs=2,
     doc_md=__doc__,
     tags=["nasaflow", "ingest", "nasa"],
+    user_defined_macros={"target_suffix": target_suffix},
     default_args={
         "owner": "nasaflow",
         "retries": 2,
@@ -93,6 +83,10 @@ def run_settings() -> Settings:
                                  description="One image per wavelength every N minutes"),
         "patch_size": Param(64, type="integer", enum=PATCH_SIZES, title="Cell size (pixels)",
                             description="Side of the square cells the parameters describe"),
+        "target": Param(PLATFORM, type="string", enum=list(TARGETS), title="Data target",
+                        description="platform: the platform's database, topic and image "
+                                    "store. test: the test suite's own copies (names with "
+                                    "a _test suffix); never for real data."),
     },
 )
 def nasa_ingest() -> None:
@@ -111,7 +105,8 @@ def nasa_ingest() -> None:
                                        data_interval_end)
             planned = plan_images(start, end, params["sources"], params["wavelengths"],
                                   params["cadence_minutes"],
-                                  clients=SourceClients.from_settings(run_settings()))
+                                  clients=SourceClients.from_settings(
+                                      run_settings(SETTINGS, params["target"])))
         except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
             raise AirflowFailException(f"bad input: {error}") from error
         for entry in planned:
@@ -134,7 +129,7 @@ def nasa_ingest() -> None:
         # A key of our own for map_index_template, beyond the keys Context declares.
         context, image_name = get_current_context(), planned.get("filename") or planned.get("id")
         context["image_name"] = image_name  # type: ignore[typeddict-unknown-key]
-        settings = run_settings()
+        settings = run_settings(SETTINGS, params["target"])
         try:
             image = download_image(planned, clients=SourceClients.from_settings(settings),
                                    data_dir=settings.data_dir, patch_size=params["patch_size"])
@@ -153,13 +148,13 @@ def nasa_ingest() -> None:
                  params: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
         """Upsert images and quarantine records; write the Spark manifest of the images
         whose cells are not all in PostgreSQL yet (a complete image is not recomputed)."""
-        from nasaflow.db import connect
         from nasaflow.ingest import quarantine, register_images
+        from nasaflow.ingest.targets import writer_connection
         from nasaflow.manifest import ImageRecord, write_manifest
         from nasaflow.parameters.grid import cell_count
         from nasaflow.sink.landing import missing_cells
 
-        settings = run_settings()
+        settings = run_settings(SETTINGS, params["target"])
         patch = params["patch_size"]
         done = [result for result in results if result]  # a failed download left no result
         images = [result["image"] for result in done if "image" in result]
@@ -169,7 +164,7 @@ def nasa_ingest() -> None:
                         if entry["id"] not in finished)
         expected = {image["id"]: cell_count((image["height"], image["width"]), patch)
                     for image in images}
-        with connect(settings.db_url) as conn:
+        with writer_connection(params["target"]) as conn:
             with conn.transaction():
                 register_images(conn, images)
                 quarantine(conn, quarantined)
@@ -205,7 +200,8 @@ def nasa_ingest() -> None:
             "--manifest", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}",
             "--patch-size", "{{ params.patch_size }}",
             "--bootstrap", "{{ conn.nasaflow_kafka.host }}",
-            "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}",
+            "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}"
+                       "{{ target_suffix(params.target) }}",
             "--report", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}.report.json",
         ],
         conf=spark_conf(SETTINGS),
@@ -220,11 +216,11 @@ def nasa_ingest() -> None:
         """Done when every cell of every image of the run is queryable in PostgreSQL."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from nasaflow.db import connect
+        from nasaflow.ingest.targets import reader_connection
         from nasaflow.sink.landing import missing_cells, rejected_messages
 
         expected: dict[str, int] = registered["expected"]
-        with connect(run_settings().db_url) as conn:
+        with reader_connection(params["target"]) as conn:
             missing = missing_cells(conn, list(expected), params["patch_size"], expected)
             rejected = rejected_messages(conn, list(missing), since=dag_run.start_date)
         if rejected:

@@ -71,6 +71,13 @@ def summary(db_url: str, image_ids: list[str], patch_size: int) -> None:
               f"{batches[3] or 0:.2f} s, last at {batches[2]:%H:%M:%S}Z; dead letters: {dead}")
 
 
+def login_hint(user: str) -> str:
+    """Where to log in and where the password is: printed output ends up in terminal
+    scrollback and CI logs, so the password itself stays in .env."""
+    return (f"[demo] Airflow UI: {AIRFLOW_URL}  login: {user}, password: AIRFLOW_ADMIN_PASSWORD"
+            " in .env")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", default=SAMPLE_DATE, help="UTC day to ingest")
@@ -78,8 +85,8 @@ def main() -> int:
     parser.add_argument("--patch-size", type=int, default=64)
     args = parser.parse_args()
     started = time.monotonic()
-    user, password = os.environ["AIRFLOW_ADMIN_USER"], os.environ["AIRFLOW_ADMIN_PASSWORD"]
-    api = AirflowRestClient(AIRFLOW_URL, user, password)
+    user = os.environ["AIRFLOW_ADMIN_USER"]
+    api = AirflowRestClient(AIRFLOW_URL, user, os.environ["AIRFLOW_ADMIN_PASSWORD"])
     live = os.environ.get("NASAFLOW_LIVE") == "1"
     print(f"[demo] sources: {'NASA (live)' if live else 'replay server (bundled samples)'}")
 
@@ -100,9 +107,9 @@ def main() -> int:
                              "/xcomEntries/return_value", deserialize="true",
                              stringify="false")["value"]["expected"]) \
         if registered["state"] == "success" else []
-    summary(os.environ["NASAFLOW_DB_URL"], image_ids, args.patch_size)
+    summary(os.environ["NASAFLOW_DB_READER_URL"], image_ids, args.patch_size)
     print(f"\n[demo] run {state} in {time.monotonic() - started:.0f} s")
-    print(f"[demo] Airflow UI: {AIRFLOW_URL}  login: {user} / {password}")
+    print(login_hint(user))
     print(f"[demo] images and heat maps: {AIRFLOW_URL}/plugin/nasaflow")
     return 0 if state == "success" else 1
 

@@ -38,9 +38,15 @@ load_env() {
     export NASAFLOW_APOD_URL="http://127.0.0.1:$NASAFLOW_REPLAY_PORT"
   fi
   # Airflow connections, provisioned from .env (never literals in DAG code).
-  local db_rest="${NASAFLOW_DB_URL#postgresql://}"
+  # nasaflow_db logs in as the writer, nasaflow_db_reader as the read-only role; the _test
+  # twins reach the test suite's own database (<database>_test) for runs with target=test.
+  local writer="${NASAFLOW_DB_URL#postgresql://}" reader="${NASAFLOW_DB_READER_URL:-}"
+  reader="${reader#postgresql://}"
   export AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]", "extra": {"deploy-mode": "client", "spark-binary": "spark-submit"}}'
-  export AIRFLOW_CONN_NASAFLOW_DB="postgres://$db_rest"
+  export AIRFLOW_CONN_NASAFLOW_DB="postgres://$writer"
+  export AIRFLOW_CONN_NASAFLOW_DB_READER="postgres://$reader"
+  export AIRFLOW_CONN_NASAFLOW_DB_TEST="postgres://${writer}_test"
+  export AIRFLOW_CONN_NASAFLOW_DB_READER_TEST="postgres://${reader}_test"
   export AIRFLOW_CONN_NASAFLOW_KAFKA="{\"conn_type\": \"generic\", \"host\": \"${NASAFLOW_KAFKA_BOOTSTRAP:-127.0.0.1:9092}\", \"extra\": {\"topic\": \"${NASAFLOW_KAFKA_TOPIC:-image-parameters}\"}}"
   export AIRFLOW_CONN_NASA_HELIOVIEWER="{\"conn_type\": \"http\", \"host\": \"$NASAFLOW_HELIOVIEWER_URL\"}"
   export AIRFLOW_CONN_NASA_APOD="{\"conn_type\": \"http\", \"host\": \"$NASAFLOW_APOD_URL\", \"password\": \"${NASAFLOW_APOD_API_KEY:-}\"}"

@@ -25,12 +25,29 @@ if ! pg_lsclusters --no-header | awk -v v="$pg_version" -v n="$pg_name" '$1==v &
 fi
 wait_for 30 "PostgreSQL" as_postgres "pg_isready -q -h 127.0.0.1 -p 5432" || die "PostgreSQL did not accept connections"
 
-as_postgres "psql -q -v ON_ERROR_STOP=1" >/dev/null <<SQL || die "could not create the PostgreSQL roles and databases"
-SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['airflow', 'nasaflow']) AS r
+# Roles: airflow (its metadata database) and the data database's owner (migrations,
+# maintenance), writer (ingest, stream sink) and reader (UI page), named by the user of
+# their URLs; the owner also owns <database>_test, the test suite's own database.
+# Passwords reach psql as variables read from the environment (\getenv), never as SQL
+# text or command-line arguments; 006_roles.sql grants each role its rights.
+url_user() { local rest="${1#*://}"; rest="${rest%%@*}"; printf '%s' "${rest%%:*}"; }
+url_database() { local path="${1##*/}"; printf '%s' "${path%%\?*}"; }
+as_postgres "psql -q -v ON_ERROR_STOP=1 -v owner=$(url_user "$NASAFLOW_DB_OWNER_URL") \
+  -v writer=$(url_user "$NASAFLOW_DB_URL") -v reader=$(url_user "$NASAFLOW_DB_READER_URL") \
+  -v database=$(url_database "$NASAFLOW_DB_OWNER_URL")" >/dev/null <<'SQL' \
+  || die "could not create the PostgreSQL roles and databases"
+\getenv airflow_password AIRFLOW_DB_PASSWORD
+\getenv owner_password NASAFLOW_DB_PASSWORD
+\getenv writer_password NASAFLOW_DB_WRITER_PASSWORD
+\getenv reader_password NASAFLOW_DB_READER_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['airflow', :'owner', :'writer', :'reader']) AS r
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
-ALTER ROLE airflow PASSWORD '$AIRFLOW_DB_PASSWORD';
-ALTER ROLE nasaflow PASSWORD '$NASAFLOW_DB_PASSWORD';
-SELECT format('CREATE DATABASE %I OWNER %I', d, d) FROM unnest(ARRAY['airflow', 'nasaflow']) AS d
+ALTER ROLE airflow PASSWORD :'airflow_password';
+ALTER ROLE :"owner" PASSWORD :'owner_password';
+ALTER ROLE :"writer" PASSWORD :'writer_password';
+ALTER ROLE :"reader" PASSWORD :'reader_password';
+SELECT format('CREATE DATABASE %I OWNER %I', d, o)
+  FROM (VALUES ('airflow', 'airflow'), (:'database', :'owner'), (:'database' || '_test', :'owner')) AS t (d, o)
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
 SQL
 nasaflow migrate >/dev/null || die "data schema migration failed"

@@ -1,20 +1,52 @@
-"""Fixtures shared by every test layer.
+"""Fixtures shared by every test layer, and the suite's isolation from the user's data.
 
 Services are started by `make test` (make up) before pytest runs; these fixtures only
-connect to them and give each test its own Kafka topic, so tests never read each other's
-messages nor the platform's live stream.
+connect to them. The suite never uses the platform's data: before anything runs, the
+NASAFLOW_* environment of this process (inherited by every process a test starts) is
+switched to `isolated_for_tests`, i.e. the database <name>_test, the topic <topic>_test and
+the folders <data_dir>_test and <checkpoint_dir>_test. At the start of a session that uses
+them, the test database's schema is dropped and migrated anew and the test topic, image
+store and checkpoints are emptied. Tests that go through Airflow (the user's platform) run
+nasa_ingest with target=test, which makes the run use those same test copies.
+tests/user_data_guard.py (loaded by `make test`) proves it: it fails the session if any of
+the user's rows, image files, checkpoint files or topic offsets changed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
-from nasaflow.settings import Settings
+from nasaflow.settings import TEST_SUFFIX, Settings, database_of, get_settings, isolated_for_tests
+
+#: The user's settings, as loaded by ops/with-env.sh: read, never used for data.
+PLATFORM_SETTINGS = Settings.from_env()
+#: The suite's own copies; every test and every process a test starts uses these.
+TEST_SETTINGS = isolated_for_tests(PLATFORM_SETTINGS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point this process and its children at the test copies before any test runs: the
+    NASAFLOW_* settings, and the Airflow connections of the data database (so library code
+    reaching them through PostgresHook in-process lands in the test database too)."""
+    os.environ.update(TEST_SETTINGS.to_env())
+    for conn_id in ("NASAFLOW_DB", "NASAFLOW_DB_READER"):
+        test_twin = os.environ.get(f"AIRFLOW_CONN_{conn_id}{TEST_SUFFIX.upper()}")
+        if test_twin:
+            os.environ[f"AIRFLOW_CONN_{conn_id}"] = test_twin
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def platform_settings() -> Settings:
+    """The user's platform settings: for reading service metadata (never data)."""
+    return PLATFORM_SETTINGS
 
 if TYPE_CHECKING:  # imported inside the fixtures, so collecting tests stays cheap
     import psycopg
@@ -24,13 +56,56 @@ if TYPE_CHECKING:  # imported inside the fixtures, so collecting tests stays che
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """The platform's settings, from the environment loaded by ops/with-env.sh."""
-    return Settings.from_env()
+    """The suite's settings (database, topic and folders with the _test suffix), on a
+    test database migrated afresh and an empty test topic, image store and checkpoints."""
+    reset_test_database(TEST_SETTINGS)
+    reset_test_topic(TEST_SETTINGS)
+    for folder in (TEST_SETTINGS.data_dir, TEST_SETTINGS.checkpoint_dir):
+        assert folder.endswith(TEST_SUFFIX), folder
+        shutil.rmtree(folder, ignore_errors=True)
+    return TEST_SETTINGS
+
+
+def reset_test_database(settings: Settings) -> None:
+    """Drop everything in the test database and apply every migration, as the owner."""
+    import psycopg
+
+    from nasaflow.db.migrate import migrate_settings
+
+    assert database_of(settings.db_owner_url).endswith(TEST_SUFFIX), "not a test database"
+    with psycopg.connect(settings.db_owner_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    migrate_settings(settings)
+
+
+def reset_test_topic(settings: Settings, partitions: int = 2) -> None:
+    """Delete the test topic if it exists and create it empty (deletion is asynchronous:
+    creation waits until the broker no longer lists the old one)."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import UnknownTopicOrPartitionError
+
+    from nasaflow.messaging.admin import ensure_topic
+
+    assert settings.kafka_topic.endswith(TEST_SUFFIX), settings.kafka_topic
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        try:
+            admin.delete_topics([settings.kafka_topic])
+        except UnknownTopicOrPartitionError:
+            pass
+        deadline = time.monotonic() + 60
+        while settings.kafka_topic in admin.list_topics():
+            assert time.monotonic() < deadline, f"topic {settings.kafka_topic} not deleted"
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, partitions)
 
 
 @pytest.fixture()
 def db_conn(settings: Settings) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the data database."""
+    """An autocommit connection to the test database, as the writer role."""
     import psycopg
 
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
@@ -69,15 +144,48 @@ def airflow_api() -> AirflowRestClient:
 
 
 @pytest.fixture(scope="session")
-def stream_running(airflow_api: AirflowRestClient) -> None:
-    """stream_to_postgres unpaused, with its spark-submit task running (restarted if it
-    waits out a retry delay: earlier tests stop PostgreSQL on purpose)."""
-    airflow_api.ensure_running("stream_to_postgres", "stream")
+def test_stream(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's own stream: spark_jobs/stream_to_postgres.py draining the test topic into
+    the test database on a checkpoint under the test checkpoint folder, for the session.
+    The platform's stream_to_postgres is left alone (it serves the user's data)."""
+    import signal
+    import subprocess
+
+    from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
+
+    log_path = tmp_path_factory.mktemp("stream") / "stream.log"
+    args = ["--topic", settings.kafka_topic, "--query-name", "e2e" + TEST_SUFFIX,
+            "--checkpoint", os.path.join(settings.checkpoint_dir, "e2e"),
+            "--trigger-seconds", "2"]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            submit_command(STREAM_APPLICATION, settings, args, with_jars=True),
+            env={**os.environ, **submit_env(settings)}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
-def ingest_dag(airflow_api: AirflowRestClient, stream_running: None) -> str:
-    """nasa_ingest unpaused (manual and backfill runs only run on an unpaused DAG)."""
+def ingest_dag(airflow_api: AirflowRestClient, test_stream: None) -> Iterator[str]:
+    """nasa_ingest unpaused (manual and backfill runs only run on an unpaused DAG), paused
+    again afterwards if it was paused; tests trigger it with TEST_CONF only."""
     airflow_api.wait_for_dag("nasa_ingest")
+    was_paused = airflow_api.get("/dags/nasa_ingest")["is_paused"]
     airflow_api.set_paused("nasa_ingest", False)
-    return "nasa_ingest"
+    yield "nasa_ingest"
+    if was_paused:
+        airflow_api.set_paused("nasa_ingest", True)
+
+
+#: The conf of every nasa_ingest run a test triggers: the run reads and writes the suite's
+#: database, topic and image store (target "test"), never the platform's.
+TEST_CONF = {"target": "test"}

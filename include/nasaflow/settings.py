@@ -8,10 +8,11 @@ connections, and library code receives a `Settings` instead of reading os.enviro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 #: Repository root: include/nasaflow/settings.py -> parents[2].
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -21,12 +22,56 @@ SAMPLES_DIR = PROJECT_ROOT / "include" / "samples"
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 
+#: Fields holding a secret, in full or as a URL's password: repr never shows it.
+SECRET_VALUES = ("apod_api_key",)
+SECRET_URLS = ("db_url", "db_owner_url", "db_reader_url")
+
+
+def hide_password(url: str) -> str:
+    """`url` with its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def url_user(url: str) -> str:
+    """The user name of a postgresql:// URL (the database role it logs in as)."""
+    user = urlsplit(url).username
+    if not user:
+        raise ValueError("expected a postgresql:// URL with a user name, got "
+                         f"{hide_password(url)}")
+    return user
+
+
+def with_database(url: str, database: str) -> str:
+    """`url` pointing at another database of the same server, with the same login."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def database_of(url: str) -> str:
+    """The database name of a postgresql:// URL."""
+    return urlsplit(url).path.lstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Runtime configuration; field names map to NASAFLOW_<FIELD> environment variables."""
+    """Runtime configuration; field names map to NASAFLOW_<FIELD> environment variables.
 
-    #: postgresql:// URL of the data database (role nasaflow, database nasaflow).
-    db_url: str = "postgresql://nasaflow@127.0.0.1:5432/nasaflow"
+    The data database has three logins, so each component holds only the rights it needs:
+    the owner migrates the schema and does maintenance, the writer (ingest, the stream
+    sink) reads and writes rows, the reader (the UI page) only reads.
+    """
+
+    #: postgresql:// URL of the data database as the writer role (ingest, stream sink).
+    db_url: str = "postgresql://nasaflow_writer@127.0.0.1:5432/nasaflow"
+    #: The same database as the owner role: migrations and maintenance only.
+    db_owner_url: str = "postgresql://nasaflow@127.0.0.1:5432/nasaflow"
+    #: The same database as the read-only role: the UI page.
+    db_reader_url: str = "postgresql://nasaflow_reader@127.0.0.1:5432/nasaflow"
     #: Kafka bootstrap servers and the topic carrying parameter messages.
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "image-parameters"
@@ -82,6 +127,18 @@ class Settings:
     #: run off the network.
     spark_local_ip: str = "127.0.0.1"
 
+    def __repr__(self) -> str:
+        """Every field, with secrets hidden: settings get logged and shown in tracebacks."""
+        shown = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name in SECRET_VALUES:
+                value = "***" if value else ""
+            elif field.name in SECRET_URLS:
+                value = hide_password(value)
+            shown.append(f"{field.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from NASAFLOW_* variables, falling back to the defaults above."""
@@ -93,6 +150,32 @@ class Settings:
                 continue
             values[field.name] = _parse(raw, field.type, field.name)
         return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The NASAFLOW_* variables `from_env` reads back as these settings (for child
+        processes that must see the same configuration)."""
+        values = {field.name: getattr(self, field.name) for field in fields(self)}
+        return {f"NASAFLOW_{name.upper()}": str(value).lower() if isinstance(value, bool)
+                else str(value) for name, value in values.items()}
+
+
+#: What the test suite appends to every name that holds data (databases, topic, folders).
+TEST_SUFFIX = "_test"
+
+
+def isolated_for_tests(platform: Settings) -> Settings:
+    """The test suite's twin of the platform's settings: the same services and logins, but
+    the database <name>_test, the topic <topic>_test and the image store and checkpoints in
+    <folder>_test, so nothing a test does can reach the platform's data."""
+    def twin(url: str) -> str:
+        return with_database(url, database_of(url) + TEST_SUFFIX)
+
+    return replace(platform, db_url=twin(platform.db_url),
+                   db_owner_url=twin(platform.db_owner_url),
+                   db_reader_url=twin(platform.db_reader_url),
+                   kafka_topic=platform.kafka_topic + TEST_SUFFIX,
+                   data_dir=platform.data_dir + TEST_SUFFIX,
+                   checkpoint_dir=platform.checkpoint_dir + TEST_SUFFIX)
 
 
 def _parse(raw: str, kind: object, name: str) -> object:

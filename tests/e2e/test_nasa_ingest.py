@@ -1,6 +1,10 @@
 """nasa_ingest through Airflow's REST API with the scheduler running, against the replay
 server: a sample date lands in PostgreSQL, re-runs change nothing, backfills make one
-successful run per date, and bad input fails with a clear message."""
+successful run per date, and bad input fails with a clear message.
+
+Every run is triggered with TEST_CONF (target "test"): it downloads into the test image
+store, publishes to the test topic and registers in the test database, where the suite's
+own stream (the test_stream fixture) lands its cells; the user's data is never touched."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import requests
 
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.settings import Settings
+
+from tests.conftest import TEST_CONF
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -42,7 +48,8 @@ def cells(conn: psycopg.Connection, image_id: str, patch_size: int = 64) -> int:
 
 
 def forget_image(settings: Settings, image_id: str) -> None:
-    """Remove an image's rows and stored file, so the next run must fetch it again."""
+    """Remove an image's rows and stored file from the test copies, so the next run must
+    fetch it again."""
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
         path = conn.execute("SELECT path FROM images WHERE id = %s", (image_id,)).fetchone()
         for statement in ("DELETE FROM image_parameters WHERE image_id = %s",
@@ -57,17 +64,19 @@ def forget_image(settings: Settings, image_id: str) -> None:
 def sample_run(airflow_api: AirflowRestClient, ingest_dag: str, settings: Settings) -> str:
     """A run for the sample date that must download, compute, stream and land."""
     forget_image(settings, SAMPLE_IMAGE)
-    run_id = airflow_api.trigger(ingest_dag, {"date": SAMPLE_DATE, "wavelengths": ["193"]})
+    run_id = airflow_api.trigger(ingest_dag, {**TEST_CONF, "date": SAMPLE_DATE,
+                                              "wavelengths": ["193"]})
     state = airflow_api.wait_for_run(ingest_dag, run_id, timeout=900)
     assert state == "success", airflow_api.task_instances(ingest_dag, run_id)
     return run_id
 
 
 def test_sample_date_run_stores_verified_image_and_lands_every_cell(
-        sample_run: str, db_conn: psycopg.Connection) -> None:
+        sample_run: str, db_conn: psycopg.Connection, settings: Settings) -> None:
     row = image_row(db_conn, SAMPLE_IMAGE)
     assert row is not None, "image not registered"
     path, sha256, width, height = row[:4]
+    assert Path(path).is_relative_to(settings.data_dir), "stored outside the test store"
     assert Path(path).is_file()
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == sha256
     assert cells(db_conn, SAMPLE_IMAGE) == (width // 64) * (height // 64) == 4096
@@ -81,7 +90,8 @@ def test_rerun_of_a_complete_date_changes_nothing(
     landed_before = value(db_conn, "SELECT max(landed_at) FROM image_parameters"
                           " WHERE image_id = %s", (SAMPLE_IMAGE,))
     mtime_before = Path(before[0]).stat().st_mtime_ns
-    run_id = airflow_api.trigger(ingest_dag, {"date": SAMPLE_DATE, "wavelengths": ["193"]})
+    run_id = airflow_api.trigger(ingest_dag, {**TEST_CONF, "date": SAMPLE_DATE,
+                                              "wavelengths": ["193"]})
     assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=600) == "success"
     assert image_row(db_conn, SAMPLE_IMAGE) == before, "images row rewritten"
     assert Path(before[0]).stat().st_mtime_ns == mtime_before, "file downloaded again"
@@ -96,7 +106,8 @@ def test_backfill_of_three_dates_creates_three_successful_runs(
     backfill = airflow_api.call("POST", "/backfills", json={
         "dag_id": ingest_dag, "from_date": "2022-01-01T00:00:00Z",
         "to_date": "2022-01-03T00:00:00Z", "max_active_runs": 3,
-        "reprocess_behavior": "completed", "dag_run_conf": {"wavelengths": ["193"]}})
+        "reprocess_behavior": "completed",
+        "dag_run_conf": {**TEST_CONF, "wavelengths": ["193"]}})
     deadline = time.monotonic() + 900
     while airflow_api.get(f"/backfills/{backfill['id']}")["completed_at"] is None:
         assert time.monotonic() < deadline, "backfill not completed in 900 s"
@@ -111,7 +122,8 @@ def test_backfill_of_three_dates_creates_three_successful_runs(
 
 def test_a_future_date_fails_the_run_with_the_reason_in_the_log(
         airflow_api: AirflowRestClient, ingest_dag: str) -> None:
-    run_id = airflow_api.trigger(ingest_dag, {"date": "2099-01-01", "wavelengths": ["193"]})
+    run_id = airflow_api.trigger(ingest_dag, {**TEST_CONF, "date": "2099-01-01",
+                                              "wavelengths": ["193"]})
     assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=300) == "failed"
     plan = next(ti for ti in airflow_api.task_instances(ingest_dag, run_id)
                 if ti["task_id"] == "plan")
@@ -123,7 +135,8 @@ def test_a_future_date_fails_the_run_with_the_reason_in_the_log(
 def test_an_unknown_wavelength_is_refused_by_the_trigger_form(
         airflow_api: AirflowRestClient, ingest_dag: str) -> None:
     response = airflow_api.request("POST", f"/dags/{ingest_dag}/dagRuns", json={
-        "logical_date": None, "conf": {"date": SAMPLE_DATE, "wavelengths": ["999"]}})
+        "logical_date": None,
+        "conf": {**TEST_CONF, "date": SAMPLE_DATE, "wavelengths": ["999"]}})
     assert response.status_code == 400
     assert "999" in response.text
 
@@ -138,7 +151,8 @@ def test_an_image_that_stays_corrupt_is_quarantined_and_the_run_fails_naming_it(
              "match": r"\?id=\d+$"}
     requests.post(f"{REPLAY}/_replay/faults", json=fault, timeout=10).raise_for_status()
     try:
-        run_id = airflow_api.trigger(ingest_dag, {"date": "2024-04-16", "wavelengths": ["304"]})
+        run_id = airflow_api.trigger(ingest_dag, {**TEST_CONF, "date": "2024-04-16",
+                                                  "wavelengths": ["304"]})
         assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=600) == "failed"
     finally:
         requests.delete(f"{REPLAY}/_replay/faults", timeout=10).raise_for_status()

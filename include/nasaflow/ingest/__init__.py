@@ -2,6 +2,8 @@
 
 Pure library (no Airflow import): each function takes plain values or JSON-serialisable
 records, so a DAG task is a thin call and the same code runs in tests and from a shell.
+The exception is nasaflow.ingest.targets, imported by the tasks only: it reaches Airflow's
+connections (database connections through the Postgres provider's hook).
 """
 
 from nasaflow.ingest.clients import SourceClients

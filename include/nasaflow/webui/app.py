@@ -62,8 +62,9 @@ class WebUI:
     templates: Jinja2Templates
 
     def connect(self) -> psycopg.Connection:
-        """A new connection to the data database (closed by the caller's `with`)."""
-        return connect(self.settings.db_url, autocommit=True)
+        """A new read-only connection to the data database (closed by the caller's
+        `with`): the page logs in as the reader role, which can change nothing."""
+        return connect(self.settings.db_reader_url, autocommit=True)
 
     def heatmaps(self, conn: psycopg.Connection, image_id: str,
                  patch_size: int) -> tuple[queries.PatchStatus, Entry] | None:

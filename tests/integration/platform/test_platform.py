@@ -67,11 +67,11 @@ def test_kafka_produce_consume_round_trip(settings: Settings,
     assert received == payloads
 
 
-def test_platform_topic_has_at_least_two_partitions(settings: Settings) -> None:
+def test_platform_topic_has_at_least_two_partitions(platform_settings: Settings) -> None:
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    partitions = consumer.partitions_for_topic(settings.kafka_topic)
+    consumer = KafkaConsumer(bootstrap_servers=platform_settings.kafka_bootstrap)
+    partitions = consumer.partitions_for_topic(platform_settings.kafka_topic)
     consumer.close()
     assert partitions is not None and len(partitions) >= 2
 

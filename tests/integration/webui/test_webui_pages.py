@@ -1,7 +1,10 @@
-"""The nasaflow pages served by the running Airflow api-server, on rows the tests land.
+"""The nasaflow pages on rows the tests land in the test database.
 
-Each test module run registers its own images (unique ids), cells and stream batches in
-the data database, and removes them and their cache entries afterwards.
+The app is served from this process (the api-server of the user's platform shows the
+user's data, which tests must not write to): mounted at /nasaflow like the plugin does, on
+the suite's settings and a cache folder of its own, with Airflow's configured auth manager
+checking tokens the running api-server issues. That the running api-server mounts the
+plugin and refuses anonymous callers is checked against it directly.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ import io
 import os
 import re
 import shutil
+import socket
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,13 +33,18 @@ from PIL import Image
 
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import SAMPLES_DIR, Settings
-from nasaflow.webui.cache import CACHE_DIR, safe_name
+from nasaflow.webui.cache import safe_name
 
 from tests.conftest import AIRFLOW_URL
 
 pytestmark = pytest.mark.services
 
-PAGES = f"{AIRFLOW_URL}/nasaflow"
+#: The socket the module's app listens on (bound now, so its URL is known at import).
+LISTENER = socket.create_server(("127.0.0.1", 0))
+SITE = f"http://127.0.0.1:{LISTENER.getsockname()[1]}"
+PAGES = f"{SITE}/nasaflow"
+#: The render cache of the module's app.
+CACHE_DIR = Path(tempfile.mkdtemp(prefix="nasaflow-webui-test-"))
 SAMPLE = SAMPLES_DIR / "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"  # 410 x 410
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -76,6 +87,31 @@ def forget(conn: psycopg.Connection, image_id: str) -> None:
     conn.execute("DELETE FROM images WHERE id = %s", (image_id,))
     for kind in ("heatmaps", "thumbnails"):
         shutil.rmtree(CACHE_DIR / kind / safe_name(image_id), ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def served_pages(settings: Settings) -> Iterator[None]:
+    """The nasaflow app on the test database, at PAGES, for the module."""
+    import uvicorn
+    from airflow.api_fastapi.app import init_auth_manager
+    from fastapi import FastAPI
+
+    from nasaflow.webui.app import create_app
+
+    init_auth_manager()
+    site = FastAPI()
+    site.mount("/nasaflow", create_app(settings, cache_dir=CACHE_DIR))
+    server = uvicorn.Server(uvicorn.Config(site, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [LISTENER]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the app did not start"
+        time.sleep(0.1)
+    yield
+    server.should_exit = True
+    thread.join(timeout=30)
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +202,7 @@ def test_heatmaps_decode_as_pngs_with_the_grid_aspect(
     image_id = getattr(landed, which)
     links = heatmap_links(web.get(f"{PAGES}/images/{image_id}", timeout=30).text, image_id)
     for link in links:
-        response = web.get(f"{AIRFLOW_URL}{link}", timeout=30)
+        response = web.get(f"{SITE}{link}", timeout=30)
         assert response.headers["content-type"] == "image/png"
         with Image.open(io.BytesIO(response.content)) as picture:
             picture.load()
@@ -205,7 +241,7 @@ def test_landing_more_cells_draws_a_new_version(web: requests.Session, landed: L
     try:
         land_cells(data_db, image_id, 82, grid_cells(5, 5)[:10])
         before = heatmap_links(web.get(f"{PAGES}/images/{image_id}", timeout=30).text, image_id)
-        assert web.get(f"{AIRFLOW_URL}{before[0]}", timeout=30).status_code == 200
+        assert web.get(f"{SITE}{before[0]}", timeout=30).status_code == 200
         land_cells(data_db, image_id, 82, grid_cells(5, 5)[10:])
         html = web.get(f"{PAGES}/images/{image_id}", timeout=30).text
         after = heatmap_links(html, image_id)
@@ -258,6 +294,12 @@ def test_a_token_airflow_did_not_sign_is_refused(landed: Landed) -> None:
         for credentials in attempts:
             response = requests.get(f"{PAGES}/", timeout=30, **credentials)
             assert response.status_code == 401, credentials
+
+
+def test_the_running_api_server_refuses_anonymous_page_requests() -> None:
+    for path in ("/", "/images/any/thumbnail.png"):
+        response = requests.get(f"{AIRFLOW_URL}/nasaflow{path}", timeout=30)
+        assert response.status_code == 401, path
 
 
 def test_the_ui_login_cookie_gives_access(landed: Landed, access_token: str) -> None:

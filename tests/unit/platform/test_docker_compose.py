@@ -77,3 +77,30 @@ def test_no_secret_is_written_in_the_file() -> None:
 def test_init_script_creates_both_databases() -> None:
     script = Path(PROJECT_ROOT / "ops" / "docker" / "init-databases.sh").read_text()
     assert "CREATE DATABASE airflow" in script and "CREATE DATABASE nasaflow" in script
+
+
+def test_the_superuser_password_is_shared_with_no_other_role(compose: dict) -> None:
+    postgres = compose["services"]["postgres"]["environment"]
+    superuser = postgres["POSTGRES_PASSWORD"]
+    assert superuser == "${POSTGRES_PASSWORD}"
+    others = [value for key, value in postgres.items()
+              if key.endswith("PASSWORD") and key != "POSTGRES_PASSWORD"]
+    assert others and superuser not in others
+
+
+def test_each_component_logs_in_as_its_own_role(compose: dict) -> None:
+    environment = compose["x-nasaflow-env"]
+    assert environment["NASAFLOW_DB_OWNER_URL"].startswith("postgresql://nasaflow:")
+    assert environment["NASAFLOW_DB_URL"].startswith("postgresql://nasaflow_writer:")
+    assert environment["NASAFLOW_DB_READER_URL"].startswith("postgresql://nasaflow_reader:")
+    assert environment["AIRFLOW_CONN_NASAFLOW_DB"].startswith("postgres://nasaflow_writer:")
+    assert environment["AIRFLOW_CONN_NASAFLOW_DB_READER"].startswith("postgres://nasaflow_reader:")
+
+
+@pytest.mark.parametrize("script", ["ops/up.sh", "ops/docker/init-databases.sh"])
+def test_passwords_reach_psql_as_variables_never_as_sql_text(script: str) -> None:
+    text = (PROJECT_ROOT / script).read_text()
+    assert not re.search(r"PASSWORD\s+'?\$", text), "a password is pasted into SQL"
+    for variable in ("NASAFLOW_DB_PASSWORD", "NASAFLOW_DB_WRITER_PASSWORD",
+                     "NASAFLOW_DB_READER_PASSWORD", "AIRFLOW_DB_PASSWORD"):
+        assert re.search(rf"\\getenv \w+ {variable}\n", text), variable

@@ -1,0 +1,159 @@
+"""`make test`'s proof that the suite leaves the user's data alone (a pytest plugin).
+
+Loaded with `-p tests.user_data_guard --guard-user-data`. Before the first test it makes
+sure the user's platform holds data (on a fresh installation it runs the demo's ingest,
+ops/demo.py), then records a snapshot of that data: a row count and an order-independent
+checksum of every table of the user's database, size and modification time of every file
+in the user's image store and checkpoint folder, and the end offset of every partition of
+the user's topic. After the last test it takes the snapshot again and fails the session,
+naming what differs, if anything changed, or if the first snapshot was empty (nothing to
+compare proves nothing).
+
+Something the user's platform itself does during the suite (a scheduled nasa_ingest run
+that finds images, a new stream batch of the user's own messages) also counts as a
+change: run `make test` on a quiet platform.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nasaflow.settings import PROJECT_ROOT, Settings
+
+OPTION = "--guard-user-data"
+SNAPSHOT_KEY = pytest.StashKey["Snapshot"]()
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the user's platform holds at one moment."""
+
+    #: table -> (rows, sum of the rows' 64-bit hashes as text)
+    tables: dict[str, tuple[int, str]]
+    #: path -> (size, mtime in ns), for files of the image store and the checkpoints
+    files: dict[str, tuple[int, int]]
+    #: "topic/partition" -> end offset
+    offsets: dict[str, int]
+
+    def missing_data(self) -> list[str]:
+        """What a meaningful comparison needs and this snapshot lacks."""
+        missing = []
+        if not self.tables.get("images", (0, ""))[0]:
+            missing.append("no image registered in the user's database")
+        if not self.tables.get("image_parameters", (0, ""))[0]:
+            missing.append("no cell in the user's image_parameters")
+        if not any("/images/" in path for path in self.files):
+            missing.append("no file in the user's image store")
+        if not any(offset > 0 for offset in self.offsets.values()):
+            missing.append("no message in the user's topic")
+        return missing
+
+    def changes_to(self, later: Snapshot) -> list[str]:
+        """Every difference between this snapshot and a later one, one line each."""
+        lines = []
+        for kind, before, after in (("table", self.tables, later.tables),
+                                    ("file", self.files, later.files),
+                                    ("topic partition", self.offsets, later.offsets)):
+            for key in sorted(before.keys() | after.keys()):
+                if before.get(key) != after.get(key):
+                    lines.append(f"{kind} {key}: {before.get(key)} -> {after.get(key)}")
+        return lines
+
+
+def table_checksums(db_url: str) -> dict[str, tuple[int, str]]:
+    """Row count and the sum of 64-bit hashes of each row's text, per table of the public
+    schema (order-independent, one pass, no sort)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        tables = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        return {table: tuple(conn.execute(sql.SQL(
+            "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
+            " FROM {} AS t").format(sql.Identifier(table))).fetchone())  # type: ignore[misc]
+            for table in tables}
+
+
+def file_states(*roots: str) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every file below `roots`."""
+    states = {}
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if path.is_file():
+                status = path.stat()
+                states[str(path)] = (status.st_size, status.st_mtime_ns)
+    return states
+
+
+def topic_offsets(bootstrap: str, topic: str) -> dict[str, int]:
+    """End offset of every partition of `topic` (empty when the topic does not exist)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in consumer.partitions_for_topic(topic) or ()]
+        return {f"{tp.topic}/{tp.partition}": offset
+                for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def take_snapshot(settings: Settings) -> Snapshot:
+    """The user's data now, read with the read-only role."""
+    return Snapshot(table_checksums(settings.db_reader_url),
+                    file_states(settings.data_dir, settings.checkpoint_dir),
+                    topic_offsets(settings.kafka_bootstrap, settings.kafka_topic))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(OPTION, action="store_true",
+                     help="fail the session if the user's data changed (make test)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Remember the user's settings before tests/conftest.py points the environment at
+    the test copies."""
+    config.stash[SETTINGS_KEY] = Settings.from_env()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not session.config.getoption(OPTION):
+        return
+    settings = session.config.stash[SETTINGS_KEY]
+    snapshot = take_snapshot(settings)
+    if snapshot.missing_data():
+        print(f"\n[guard] the platform holds no data yet ({'; '.join(snapshot.missing_data())}):"
+              " running the demo's ingest first", flush=True)
+        demo = subprocess.run([sys.executable, str(PROJECT_ROOT / "ops" / "demo.py")],
+                              env={**os.environ, **settings.to_env()}, check=False)
+        if demo.returncode != 0:
+            pytest.exit(f"[guard] the demo's ingest failed (exit {demo.returncode}): nothing"
+                        " to protect, so nothing to prove; see its output above", returncode=1)
+        snapshot = take_snapshot(settings)
+    session.config.stash[SNAPSHOT_KEY] = snapshot
+    print(f"\n[guard] recorded the user's data: {len(snapshot.tables)} tables, "
+          f"{len(snapshot.files)} files, {len(snapshot.offsets)} topic partitions", flush=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(SNAPSHOT_KEY, None)
+    if before is None:
+        return
+    problems = before.missing_data() or before.changes_to(
+        take_snapshot(session.config.stash[SETTINGS_KEY]))
+    if problems:
+        print("\n[guard] FAILED: the test suite changed the user's data or had nothing to"
+              " compare:\n  " + "\n  ".join(problems), flush=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        print("\n[guard] the user's rows, files and topic offsets are unchanged", flush=True)
