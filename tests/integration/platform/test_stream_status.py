@@ -1,11 +1,10 @@
-"""`make status` reports the stream: running or retrying (since when, next try), last
-committed batch, lag in messages and seconds; it fails when the stream is behind."""
+"""`make status` fails when the stream is further behind than the setting (the healthy
+report is in test_platform.py)."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -27,21 +26,6 @@ def status(*args: str) -> tuple[int, str]:
     found = STREAM_LINE.search(result.stdout)
     assert found, result.stdout + result.stderr
     return result.returncode, found.group(0)
-
-
-def test_make_status_reports_the_running_stream_with_its_last_batch_and_lag(
-        stream_running: None) -> None:
-    deadline = time.monotonic() + 600  # a (re)started task's drivers take a while
-    code, line = status()
-    while code != 0 and time.monotonic() < deadline:
-        time.sleep(10)
-        code, line = status()
-    print(line)
-    assert code == 0, line
-    assert re.fullmatch(
-        r"stream\s+healthy\s+running since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC( \(try \d+\))?; "
-        r"(last batch \d+ committed at [^;]+ \([\d,]+ rows\)|no batch committed yet); "
-        r"lag [\d,]+ messages, \d+ s", line), line
 
 
 def test_make_status_fails_when_the_stream_is_further_behind_than_the_setting(

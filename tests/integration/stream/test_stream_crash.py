@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from nasaflow.messaging.admin import ensure_topic
+from nasaflow.operations.stream_status import kafka_lag, last_batch
 from nasaflow.settings import Settings
 from nasaflow.sink.contract import parameter_names
 from nasaflow.sink.lock import LOCK_BUSY_EXIT_CODE
@@ -188,6 +190,8 @@ def test_poison_messages_become_dead_letters_and_the_stream_goes_on(
 #: Driver crashes per scenario, and the promise: back within this long of each.
 CRASHES = 3
 RECOVERY_LIMIT_SECONDS = 60
+#: Messages waiting in steady state: about 10 s of publishing (8 messages a second).
+STEADY_LAG = 100
 
 
 @dataclass
@@ -210,6 +214,16 @@ def scratch_cluster() -> Iterator[ScratchPostgres]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+def caught_up(settings: Settings, topic: str) -> bool:
+    """Whether at most a trigger's worth of messages wait (steady state, the backlog of
+    the start drained): a crash then, with messages waiting, is the case measured."""
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        batch = last_batch(conn, STREAM_QUERY_NAME, topic)
+    if batch is None:
+        return False
+    return kafka_lag(settings.kafka_bootstrap, topic, batch.end_offsets).messages <= STEADY_LAG
 
 
 @pytest.fixture(scope="module")
@@ -236,12 +250,14 @@ def recovery(settings: Settings, scratch_cluster: ScratchPostgres,
         wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, EPOCH) is not None,
                    600, "the task's first batch")
         for crash in range(CRASHES):
-            time.sleep(3)
+            wait_until(lambda: caught_up(own, topic), 900, "the stream to catch up")
             killed_at = datetime.now(timezone.utc)
-            task.kill_active_driver(own.db_url, STREAM_QUERY_NAME)
-            wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, killed_at)
+            assert wait_gone(task.kill_active_driver(own.db_url, STREAM_QUERY_NAME), 10) == []
+            # A commit already on its way when the kill came does not count as back.
+            dead_at = datetime.now(timezone.utc)
+            wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, dead_at)
                        is not None, RECOVERY_LIMIT_SECONDS * 3, f"a batch after crash {crash + 1}")
-            back = first_batch_after(own, STREAM_QUERY_NAME, killed_at)
+            back = first_batch_after(own, STREAM_QUERY_NAME, dead_at)
             assert back is not None
             recoveries.append((back - killed_at).total_seconds())
             print(f"crash {crash + 1}: stream back after {recoveries[-1]:.1f} s")
