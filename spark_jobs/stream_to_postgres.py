@@ -94,9 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     args = parse_args(sys.argv[1:] if argv is None else argv, settings)
     exit_with_parent()
-    # Spark first, then the lock: a standby driver waiting for the lock is warm, and
-    # takes over within seconds when the running one dies.
-    spark = start_spark(args.query_name)
+    # A driver that waits for the lock (a standby) starts Spark first, so it takes over
+    # within seconds when the running one dies; one that would not wait checks the lock
+    # before paying for Spark.
+    spark = start_spark(args.query_name) if args.wait_for_lock > 0 else None
     try:
         lock = take_lock(StreamLock(settings.db_url, args.query_name, args.checkpoint),
                          args.wait_for_lock)
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"stream_to_postgres: not starting: the database lacks what the sink "
                   f"needs, run `nasaflow migrate`: {exc}", file=sys.stderr)
             return CONFIG_ERROR_EXIT_CODE
-        run_query(spark, args, writer)
+        run_query(spark or start_spark(args.query_name), args, writer)
     return 0
 
 
