@@ -43,14 +43,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from nasaflow.settings import get_settings
 from nasaflow.sink.supervision import DriverConfigurationError, DriverSupervisor
 from nasaflow.spark_launch import STREAM_APPLICATION, jars_glob, spark_conf, submit_env
+
 
 class SupervisedSparkSubmitOperator(SparkSubmitOperator):
     """SparkSubmitOperator running the stream's drivers under a DriverSupervisor: a warm

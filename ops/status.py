@@ -105,10 +105,9 @@ def check_stream(query: str, topic: str | None) -> str:
 
     settings = get_settings()
     # The read-only user when setup created one: status changes nothing.
-    user = os.environ.get("AIRFLOW_VIEWER_USER") or os.environ["AIRFLOW_ADMIN_USER"]
-    password = (os.environ.get("AIRFLOW_VIEWER_PASSWORD") if os.environ.get(
-        "AIRFLOW_VIEWER_USER") else os.environ["AIRFLOW_ADMIN_PASSWORD"])
-    airflow = AirflowRestClient(settings.airflow_url, user, password or "", timeout=10)
+    role = "VIEWER" if os.environ.get("AIRFLOW_VIEWER_USER") else "ADMIN"
+    airflow = AirflowRestClient(settings.airflow_url, os.environ[f"AIRFLOW_{role}_USER"],
+                                os.environ[f"AIRFLOW_{role}_PASSWORD"], timeout=10)
     status = stream_status(settings, airflow, query=query, topic=topic)
     if not status.healthy:
         raise Unhealthy(status.summary())

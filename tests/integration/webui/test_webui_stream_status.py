@@ -34,10 +34,9 @@ def test_page_shows_the_stream_state_last_batch_and_lag_at_its_top(
 
 def test_page_asks_airflow_with_the_callers_own_login(stream_running: None) -> None:
     """The viewer (or admin when setup made no viewer) sees the state Airflow gave it."""
-    user = os.environ.get("AIRFLOW_VIEWER_USER") or os.environ["AIRFLOW_ADMIN_USER"]
-    password = (os.environ.get("AIRFLOW_VIEWER_PASSWORD") if os.environ.get(
-        "AIRFLOW_VIEWER_USER") else os.environ["AIRFLOW_ADMIN_PASSWORD"])
-    client = AirflowRestClient(AIRFLOW_URL, user, password or "")
+    role = "VIEWER" if os.environ.get("AIRFLOW_VIEWER_USER") else "ADMIN"
+    client = AirflowRestClient(AIRFLOW_URL, os.environ[f"AIRFLOW_{role}_USER"],
+                               os.environ[f"AIRFLOW_{role}_PASSWORD"])
     html = requests.get(f"{AIRFLOW_URL}/nasaflow/", timeout=60,
                         headers={"Authorization": f"Bearer {client.token}"}).text
     assert 'id="stream-status"' in html
