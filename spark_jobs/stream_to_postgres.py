@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A driver that waits for the lock (a standby) starts Spark first, so it takes over
     # within seconds when the running one dies; one that would not wait checks the lock
     # before paying for Spark.
-    spark = start_spark(args.query_name) if args.wait_for_lock > 0 else None
+    spark = None
+    if args.wait_for_lock > 0:
+        spark = start_spark(args.query_name)
+        log.info("driver %d ready, waiting for the lock of %s", os.getpid(), args.query_name)
     try:
         lock = take_lock(StreamLock(settings.db_url, args.query_name, args.checkpoint),
                          args.wait_for_lock)

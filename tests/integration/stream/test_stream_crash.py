@@ -190,6 +190,8 @@ def test_poison_messages_become_dead_letters_and_the_stream_goes_on(
 #: Driver crashes per scenario, and the promise: back within this long of each.
 CRASHES = 3
 RECOVERY_LIMIT_SECONDS = 60
+#: What a driver logs once Spark runs and it waits for the lock (a warm standby).
+READY = "ready, waiting for the lock of"
 #: Messages waiting in steady state: about 10 s of publishing (8 messages a second).
 STEADY_LAG = 100
 
@@ -250,7 +252,10 @@ def recovery(settings: Settings, scratch_cluster: ScratchPostgres,
         wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, EPOCH) is not None,
                    600, "the task's first batch")
         for crash in range(CRASHES):
+            # Steady state before each crash: backlog drained, every driver started so far
+            # (two, plus one per crash) ready; a crash during a restart is a double fault.
             wait_until(lambda: caught_up(own, topic), 900, "the stream to catch up")
+            wait_until(lambda: task.log().count(READY) >= 2 + crash, 600, "the standby")
             killed_at = datetime.now(timezone.utc)
             assert wait_gone(task.kill_active_driver(own.db_url, STREAM_QUERY_NAME), 10) == []
             # A commit already on its way when the kill came does not count as back.
