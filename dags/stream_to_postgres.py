@@ -5,23 +5,31 @@ One long-running Spark Structured Streaming job (`spark_jobs/stream_to_postgres.
 the topic in micro-batches every 10 s, at most *max offsets per trigger* messages each, and
 writes each batch to `image_parameters` in one transaction together with its row in
 `stream_batches`. Refused messages go to `dead_letters` with the reason; the stream goes on.
-The DAG is `@continuous` with one active run: when the job stops or fails (after its
-retries with growing pauses) a new run starts it again on the same checkpoint, which picks
-up exactly where the last committed batch ended. Nothing is lost and nothing lands twice,
+The task runs two drivers: one streams, the other has started Spark and waits for its
+lock, so it takes over within seconds when the first crashes, on the same checkpoint,
+which picks up exactly where the last committed batch ended; the crashed one is started
+again after a fixed 5 s pause. A PostgreSQL outage is ridden out (the batch is retried
+until the database is back). If the task itself
+dies, Airflow retries it after a fixed 10 s. A driver that reports a configuration error
+(exit code 78, e.g. a missing migration) fails the run without retries, and a failed run
+pauses this DAG: fix the cause, then unpause. Nothing is lost and nothing lands twice,
 however the job was stopped.
 
-**Is it keeping up?** `SELECT batch_id, rows, max_lag_seconds, finished_at - started_at
-FROM stream_batches WHERE query = 'image_parameters_to_postgres' ORDER BY finished_at DESC
-LIMIT 20;` (docs/operations-stream.md has more queries).
+**Is it keeping up?** `make status` (and the top of the nasaflow page) says whether the
+stream runs or waits to restart, its last committed batch and its lag. History:
+`SELECT batch_id, rows, max_lag_seconds, finished_at - started_at FROM stream_batches
+WHERE query = 'image_parameters_to_postgres' ORDER BY finished_at DESC LIMIT 20;`
+(docs/operations-stream.md has more queries).
 
-**Restart** (new jars, new settings): mark the running *stream* task as failed (or clear
-it). The task kills spark-submit; the next try or run restarts on the checkpoint. A new
-driver waits up to 2 minutes for the old one's lock to go, then exits with code 75.
+**Restart** (new jars, new settings): clear the running *stream* task (or mark it as
+success: the schedule starts a new run). The task kills spark-submit and the next try or
+run restarts on the checkpoint (a new driver waits for the old one's lock to go). Marking
+it *failed* stops the stream: a failed run pauses the DAG.
 
 **Drain** (catch up at full speed, then stop): trigger with *mode* = `drain`; the run
-queues behind the running one, so then mark the running *stream* task as failed. The drain
-run works through the backlog back to back and succeeds once caught up; afterwards the
-schedule starts a continuous run again (pause the DAG first if it should stay stopped).
+queues behind the running one, so then mark the running *stream* task as success. The
+drain run works through the backlog back to back and succeeds once caught up; afterwards
+the schedule starts a continuous run again (pause the DAG first if it should stay stopped).
 
 **Replay from a point** (e.g. after fixing a bug in the sink): not from this form. Run the
 job by hand with a NEW `--checkpoint` and `--starting-offsets earliest` (or offsets). A new
@@ -33,15 +41,55 @@ replay its own `--query-name` (one driver per name). See docs/operations-stream.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from nasaflow.settings import get_settings
+from nasaflow.sink.supervision import DriverConfigurationError, DriverSupervisor
 from nasaflow.spark_launch import STREAM_APPLICATION, jars_glob, spark_conf, submit_env
 
-#: How long a (re)started driver waits for its predecessor's lock, in seconds.
-LOCK_WAIT_SECONDS = 120
+
+class SupervisedSparkSubmitOperator(SparkSubmitOperator):
+    """SparkSubmitOperator running the stream's drivers under a DriverSupervisor: a warm
+    standby, and crashed drivers started again after `restart_seconds`, instead of one
+    driver whose crash fails the task into Airflow's retry delay."""
+
+    def __init__(self, *, restart_seconds: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.restart_seconds = restart_seconds
+        self._supervisor: DriverSupervisor | None = None
+        self._hooks: dict[int, SparkSubmitHook] = {}
+
+    def execute(self, context: Any) -> None:
+        self._supervisor = DriverSupervisor(self.restart_seconds)
+        try:
+            self._supervisor.run(self._submit, self._kill_drivers)
+        except DriverConfigurationError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    def _submit(self, slot: int) -> int:
+        """One spark-submit in driver slot `slot`; its exit code."""
+        hook = self._hooks.setdefault(slot, self._get_hook())
+        try:
+            hook.submit(self.application)
+        except AirflowException:
+            if hook._submit_sp is None or hook._submit_sp.returncode is None:
+                raise
+            return hook._submit_sp.returncode
+        return 0
+
+    def _kill_drivers(self) -> None:
+        for hook in self._hooks.values():
+            hook.on_kill()
+
+    def on_kill(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.stop()
+        self._kill_drivers()
 
 
 @dag(
@@ -52,12 +100,16 @@ LOCK_WAIT_SECONDS = 120
     catchup=False,
     doc_md=__doc__,
     tags=["nasaflow", "stream", "kafka", "postgres"],
+    # A run fails only when retrying cannot help (configuration error, or the task died
+    # at every retry): pause then, instead of starting run after failing run.
+    max_consecutive_failed_dag_runs=1,
     default_args={
         "owner": "nasaflow",
-        "retries": 4,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
+        # The task dies only with its worker (a scheduler restart): back after a fixed
+        # pause, never a growing one. Driver crashes are restarted inside the task.
+        "retries": 20,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": 0,
     },
     params={
         "mode": Param("continuous", type="string", enum=["continuous", "drain"], title="Mode",
@@ -73,8 +125,9 @@ LOCK_WAIT_SECONDS = 120
 )
 def stream_to_postgres() -> None:
     settings = get_settings()
-    SparkSubmitOperator(
+    SupervisedSparkSubmitOperator(
         task_id="stream",
+        restart_seconds=settings.stream_restart_seconds,
         conn_id="spark_default",
         name="stream_to_postgres",
         application=str(STREAM_APPLICATION),
@@ -88,7 +141,7 @@ def stream_to_postgres() -> None:
             "--bootstrap", "{{ conn.nasaflow_kafka.host }}",
             "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}",
             "--trigger-seconds", str(settings.trigger_seconds),
-            "--wait-for-lock", str(LOCK_WAIT_SECONDS),
+            "--wait-for-lock", "inf",
         ],
     )
 

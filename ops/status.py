@@ -1,7 +1,10 @@
 """make status: every local service with its health, one line each; exit 1 if any is not.
 
 Checks talk to the services themselves (a query, a metadata request, a health endpoint),
-not just to their processes, so "healthy" means usable.
+not just to their processes, so "healthy" means usable. The stream's line says whether it
+runs or waits to restart (since when, next try), its last committed batch and its lag;
+it is unhealthy when no driver streams or the oldest waiting message is older than
+NASAFLOW_STREAM_MAX_LAG_SECONDS (nasaflow.operations.stream_status).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,9 +94,34 @@ def check_supervised() -> str:
     return ", ".join(f"{name}" for name, _ in lines if name not in expected_stopped) + " running"
 
 
+class Unhealthy(Exception):
+    """A check's service answered, and the answer is bad (the message says how)."""
+
+
+def check_stream(query: str, topic: str | None) -> str:
+    from nasaflow.operations.airflow_rest import AirflowRestClient
+    from nasaflow.operations.stream_status import stream_status
+    from nasaflow.settings import get_settings
+
+    settings = get_settings()
+    # The read-only user when setup created one: status changes nothing.
+    role = "VIEWER" if os.environ.get("AIRFLOW_VIEWER_USER") else "ADMIN"
+    airflow = AirflowRestClient(settings.airflow_url, os.environ[f"AIRFLOW_{role}_USER"],
+                                os.environ[f"AIRFLOW_{role}_PASSWORD"], timeout=10)
+    status = stream_status(settings, airflow, query=query, topic=topic)
+    if not status.healthy:
+        raise Unhealthy(status.summary())
+    return status.summary()
+
+
 def main() -> int:
+    from nasaflow.spark_launch import STREAM_QUERY_NAME
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--airflow-only", action="store_true", help="check Airflow alone")
+    parser.add_argument("--stream-query", default=STREAM_QUERY_NAME,
+                        help="the stream's query name (default %(default)s)")
+    parser.add_argument("--stream-topic", help="the topic it reads (default: the platform's)")
     args = parser.parse_args()
     checks: dict[str, Callable[[], str]] = {"airflow": check_airflow}
     if not args.airflow_only:
@@ -100,12 +129,14 @@ def main() -> int:
                   "processes": check_supervised, **checks}
         if os.environ.get("NASAFLOW_REPLAY_AUTOSTART") == "true":
             checks["replay-server"] = check_replay
+        checks["stream"] = partial(check_stream, args.stream_query, args.stream_topic)
     healthy = True
     for name, check in checks.items():
         try:
             detail, ok = check(), True
         except Exception as error:  # every failure is reported, none stops the report
-            detail, ok = f"{type(error).__name__}: {error}", False
+            detail, ok = str(error) if isinstance(error, Unhealthy) else (
+                f"{type(error).__name__}: {error}"), False
         healthy &= ok
         if not args.airflow_only or not ok:
             print(f"{name:14} {'healthy' if ok else 'UNHEALTHY':10} {detail}")

@@ -4,32 +4,45 @@
         [--query-name NAME] [--checkpoint DIR] [--available-now] [--wait-for-lock SECONDS]
 
 Runs until stopped (or, with --available-now, until it has caught up with the topic).
-Exits 78 without starting when the database lacks a column the sink writes (run
-`nasaflow migrate`; retrying cannot help), 75 when another driver holds the query's lock. The work of each
-micro-batch lives in nasaflow.sink; this file only wires Spark to it.
+Exits 75 without starting when another driver holds the query's lock, and 78 when the
+database lacks a table or column it needs (run `nasaflow migrate`; restarting cannot
+help). The work of each micro-batch lives in nasaflow.sink; this file only wires Spark
+to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from psycopg import errors
 
 from nasaflow.settings import Settings, get_settings
 from nasaflow.sink.batch import PostgresBatchWriter
-from nasaflow.sink.contract import SCHEMA_DRIFT_EXIT_CODE, SchemaDriftError, check_sink_schema
+from nasaflow.sink.contract import SchemaDriftError, check_sink_schema
 from nasaflow.sink.lock import LOCK_BUSY_EXIT_CODE, LockBusyError, StreamLock
+from nasaflow.sink.supervision import (
+    CONFIG_ERROR_EXIT_CODE,
+    exit_with_parent,
+    take_lock,
+    warm_python_workers,
+)
+from nasaflow.spark_launch import STREAM_QUERY_NAME
 
-DEFAULT_QUERY_NAME = "image_parameters_to_postgres"
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger("nasaflow.stream_to_postgres")
 
 
 def parse_args(argv: Sequence[str], settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--query-name", default=DEFAULT_QUERY_NAME,
+    parser.add_argument("--query-name", default=STREAM_QUERY_NAME,
                         help="names the query in stream_batches and its lock "
                              "(default %(default)s)")
     parser.add_argument("--checkpoint",
@@ -68,7 +81,8 @@ def parse_args(argv: Sequence[str], settings: Settings) -> argparse.Namespace:
                              "query name to stop (default: exit 75 at once)")
     parser.add_argument("--retry-seconds", type=float, default=settings.sink_retry_seconds,
                         help="how long a batch is retried while PostgreSQL is unreachable "
-                             "before the query fails (default %(default)s)")
+                             "before the query fails; 0: until it is back "
+                             "(default %(default)s)")
     args = parser.parse_args(argv)
     args.checkpoint = args.checkpoint or os.path.join(settings.checkpoint_dir, args.query_name)
     return args
@@ -80,31 +94,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("nasaflow").setLevel(logging.INFO)
     settings = get_settings()
     args = parse_args(sys.argv[1:] if argv is None else argv, settings)
+    exit_with_parent()
+    # A driver that waits for the lock (a standby) starts Spark first, so it takes over
+    # within seconds when the running one dies; one that would not wait checks the lock
+    # before paying for Spark.
+    spark = None
+    if args.wait_for_lock > 0:
+        spark = start_spark(args.query_name)
+        log.info("driver %d ready, waiting for the lock of %s", os.getpid(), args.query_name)
     try:
         check_sink_schema(settings.db_url)
     except SchemaDriftError as exc:
         print(f"stream_to_postgres: not starting: {exc}", file=sys.stderr)
-        return SCHEMA_DRIFT_EXIT_CODE
+        return CONFIG_ERROR_EXIT_CODE
     try:
-        lock = StreamLock(settings.db_url, args.query_name, args.checkpoint).acquire(
-            args.wait_for_lock)
+        lock = take_lock(StreamLock(settings.db_url, args.query_name, args.checkpoint),
+                         args.wait_for_lock)
     except LockBusyError as exc:
         print(f"stream_to_postgres: not starting: {exc}", file=sys.stderr)
         return LOCK_BUSY_EXIT_CODE
     with lock:
-        writer = PostgresBatchWriter(settings.db_url, args.query_name, lock, args.retry_seconds)
-        writer.clear_leftovers()
-        run_query(args, writer)
+        log.info("driver %d holds the lock of %s", os.getpid(), args.query_name)
+        writer = PostgresBatchWriter(settings.db_url, args.query_name, lock,
+                                     args.retry_seconds or math.inf)
+        try:
+            writer.clear_leftovers()
+        except (errors.UndefinedTable, errors.UndefinedColumn) as exc:
+            print(f"stream_to_postgres: not starting: the database lacks what the sink "
+                  f"needs, run `nasaflow migrate`: {exc}", file=sys.stderr)
+            return CONFIG_ERROR_EXIT_CODE
+        run_query(spark or start_spark(args.query_name), args, writer)
     return 0
 
 
-def run_query(args: argparse.Namespace, writer: PostgresBatchWriter) -> None:
+def start_spark(query_name: str) -> "SparkSession":
+    """The driver's session, with its Python workers started (they serve the batches)."""
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.appName(f"stream_to_postgres {args.query_name}")
+    spark = (SparkSession.builder.appName(f"stream_to_postgres {query_name}")
              .config("spark.ui.enabled", "false")
              .config("spark.log.level", "WARN")
              .getOrCreate())
+    warm_python_workers(spark.sparkContext)
+    return spark
+
+
+def run_query(spark: "SparkSession", args: argparse.Namespace,
+              writer: PostgresBatchWriter) -> None:
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", args.bootstrap)
               .option("subscribe", args.topic)

@@ -87,6 +87,8 @@ class Settings:
     #: Longest Retry-After (seconds) a request sleeps; beyond it the task fails with a
     #: retry-at time instead of hanging.
     max_retry_after: int = 300
+    #: Airflow's api-server, for the stream's task state in `make status` and on the page.
+    airflow_url: str = "http://127.0.0.1:8080"
     #: Port of the local replay server (`nasaflow replay-server`).
     replay_port: int = 8081
     #: The replay server's synthetic Helioviewer archive (`replay-server --archive`):
@@ -118,8 +120,17 @@ class Settings:
     #: trigger, and one transaction stays bounded (~130 MB of WAL, sort inside 256 MB).
     max_offsets_per_trigger: int = 700
     #: How long the stream retries a micro-batch while PostgreSQL is unreachable before
-    #: the query fails (and Airflow restarts it).
-    sink_retry_seconds: int = 120
+    #: the query fails; 0 (the default): until PostgreSQL is back, so the stream rides out
+    #: an outage of any length and commits within seconds of its end (`make status`
+    #: reports the growing lag meanwhile).
+    sink_retry_seconds: int = 0
+    #: Pause before the stream task starts a crashed driver again; fixed, so the stream is
+    #: back within about a JVM start plus this after every crash.
+    stream_restart_seconds: int = 5
+    #: `make status` and the web page call the stream unhealthy when its oldest waiting
+    #: message is older than this. A day's ingest (~19k messages) drains in about 5
+    #: minutes at the default throttle, so 10 minutes flags a stuck stream, not a busy one.
+    stream_max_lag_seconds: int = 600
     #: Folder of the Kafka connector and JDBC jars fetched by Maven at setup.
     spark_jars_dir: str = str(LOCAL_DIR / "jars" / "spark")
     spark_master: str = "local[2]"

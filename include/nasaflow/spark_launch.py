@@ -15,6 +15,8 @@ from nasaflow.settings import PROJECT_ROOT, Settings
 #: The Spark applications (thin wiring around the library).
 COMPUTE_APPLICATION = PROJECT_ROOT / "spark_jobs" / "compute_parameters.py"
 STREAM_APPLICATION = PROJECT_ROOT / "spark_jobs" / "stream_to_postgres.py"
+#: The stream's query name: its rows in stream_batches and its lock are keyed by it.
+STREAM_QUERY_NAME = "image_parameters_to_postgres"
 
 
 def jars_glob(settings: Settings) -> str:

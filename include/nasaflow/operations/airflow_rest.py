@@ -28,19 +28,24 @@ class AirflowRestClient:
         base_url: the api-server, e.g. http://127.0.0.1:8080.
         username, password: an Airflow user of the FAB auth manager (the .env admin,
             operator or viewer); what the session may do is that user's role's.
+        token: instead of logging in, act with this JWT (e.g. the one a page request
+            came with, so the call has exactly that user's rights).
     """
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30) -> None:
+    def __init__(self, base_url: str, username: str = "", password: str = "",
+                 timeout: float = 30, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
-        response = self.session.post(f"{self.base_url}/auth/token",
-                                     json={"username": username, "password": password},
-                                     timeout=timeout)
-        if response.status_code != 201 and response.status_code != 200:
-            raise AirflowError(f"login as {username} failed: {response.status_code} "
-                               f"{response.text[:200]}")
-        self.token = response.json()["access_token"]
+        if token is None:
+            response = self.session.post(f"{self.base_url}/auth/token",
+                                         json={"username": username, "password": password},
+                                         timeout=timeout)
+            if response.status_code != 201 and response.status_code != 200:
+                raise AirflowError(f"login as {username} failed: {response.status_code} "
+                                   f"{response.text[:200]}")
+            token = response.json()["access_token"]
+        self.token = token
         self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:

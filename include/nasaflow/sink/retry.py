@@ -1,10 +1,11 @@
-"""Bounded retries with exponential backoff, for failures that go away by themselves.
+"""Retries with exponential backoff, for failures that go away by themselves.
 
-A PostgreSQL restart or failover lasts seconds to a minute. Failing the streaming query
-at the first refused connection would cost a driver restart (tens of seconds of JVM start
-and a new Airflow try) for nothing; retrying forever would hide a database that is gone
-for good. So a micro-batch is retried within a time budget, then the failure surfaces and
-Airflow's own retries take over.
+A PostgreSQL restart or failover lasts seconds to minutes. Failing the streaming query at
+the first refused connection would cost a driver restart (tens of seconds of JVM start)
+for nothing. So a micro-batch is retried, within a time budget that may be unlimited
+(math.inf: the stream's default, riding out an outage of any length), with pauses that
+double up to a few seconds only: once the database is back, the next try comes within
+`max_delay`, which is what bounds the recovery time after an outage.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def call_with_retry(action: Callable[[], T], *, is_transient: Callable[[BaseException], bool],
-                    budget_seconds: float, first_delay: float = 1.0, max_delay: float = 15.0,
+                    budget_seconds: float, first_delay: float = 1.0, max_delay: float = 5.0,
                     what: str = "call", sleep: Callable[[float], None] = time.sleep) -> T:
     """`action()`, tried again after transient failures until `budget_seconds` have passed.
 
     Args:
         action: the work; it must be safe to repeat after a failure.
         is_transient: whether a failure may succeed when tried again.
-        budget_seconds: no new try starts after this long since the first.
+        budget_seconds: no new try starts after this long since the first (math.inf:
+            keep trying).
         first_delay, max_delay: pause before the second try, doubling up to max_delay.
         what: names the work in log lines.
         sleep: how to pause (tests pass a recorder).

@@ -20,10 +20,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from nasaflow.db import connect
+from nasaflow.operations.airflow_rest import AirflowRestClient
+from nasaflow.operations.stream_status import StreamStatus, stream_status
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings, get_settings
 from nasaflow.webui import queries
-from nasaflow.webui.auth import LoginRequired, redirect_to_login, require_viewer
+from nasaflow.webui.auth import LoginRequired, redirect_to_login, request_token, require_viewer
 from nasaflow.webui.cache import CACHE_DIR, Entry, RenderCache, safe_name
 from nasaflow.webui.charts import format_value, stream_charts
 from nasaflow.webui.colormap import NULL_COLOUR, css_gradient
@@ -66,6 +68,14 @@ class WebUI:
         `with`): the page logs in as the reader role, which can change nothing."""
         return connect(self.settings.db_reader_url, autocommit=True)
 
+    def stream_status(self, request: Request) -> StreamStatus:
+        """The stream's state as `make status` reports it, asking Airflow with the
+        caller's own login (so the page shows what that user may see)."""
+        token = request_token(request)
+        airflow = (AirflowRestClient(self.settings.airflow_url, timeout=5, token=token)
+                   if token else None)
+        return stream_status(self.settings, airflow)
+
     def heatmaps(self, conn: psycopg.Connection, image_id: str,
                  patch_size: int) -> tuple[queries.PatchStatus, Entry] | None:
         """The heat maps of (image, patch size) at the current data version, drawn if
@@ -101,6 +111,7 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
             images = queries.list_images(conn, IMAGES_PER_PAGE, (page - 1) * IMAGES_PER_PAGE)
             batches = queries.recent_batches(conn, RECENT_BATCHES)
         return templates.TemplateResponse(request, "index.html", {
+            "stream_status": ui.stream_status(request),
             "links": _links(request), "images": images, "page": page, "total": total,
             "pages": max(1, math.ceil(total / IMAGES_PER_PAGE)),
             "default_patch": ui.settings.patch_size, "batches": batches,

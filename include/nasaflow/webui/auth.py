@@ -80,7 +80,7 @@ def redirect_to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
 async def _token_user(request: Request, manager: BaseAuthManager) -> BaseUser | None:
     """The user of the request's token, or None when there is none or it is not valid
     (bad signature, expired, revoked: the auth manager decides)."""
-    token = _request_token(request)
+    token = request_token(request)
     if token is None:
         return None
     try:
@@ -89,7 +89,7 @@ async def _token_user(request: Request, manager: BaseAuthManager) -> BaseUser | 
         return None
 
 
-def _request_token(request: Request) -> str | None:
+def request_token(request: Request) -> str | None:
     """The explicit Bearer token if any (it wins, as in the core API), else the cookie."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():

@@ -8,6 +8,7 @@ import math
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -90,6 +91,30 @@ class Producer:
 
     def close(self) -> None:
         self._producer.close(timeout=10)
+
+
+def publish_images(producer: Producer, prefix: str, stop: threading.Event, images: list[str],
+                   shape: tuple[int, int, int], pause: float = 0.5) -> None:
+    """One image of `shape` (parts, rows per part, cols) every `pause` seconds until `stop`,
+    so that messages always wait; `images` collects the ids sent."""
+    parts, rows_per_part, cols = shape
+    while not stop.is_set():
+        image = f"{prefix}{len(images):04d}"
+        for part in range(parts):
+            producer.send(image.encode(), band(image, part, parts, rows_per_part, cols))
+        producer.flush()
+        images.append(image)
+        time.sleep(pause)
+
+
+#: A moment before any batch.
+EPOCH = datetime.fromtimestamp(0, timezone.utc)
+
+
+def first_batch_after(settings: Settings, query: str, moment: datetime) -> datetime | None:
+    """When the first batch of `query` committed after `moment` did, or None."""
+    return fetch(settings, "SELECT min(finished_at) FROM stream_batches WHERE query = %s"
+                           " AND finished_at > %s", (query, moment))[0][0]
 
 
 def topic_end_offsets(settings: Settings, topic: str) -> dict[int, int]:
