@@ -12,7 +12,7 @@ again once the messages landed does nothing; running it again before they landed
 publishes the same values again, which the upsert absorbs.
 
 The images are computed in this process, through the parameter job's own task path
-(nasaflow.compute_job), one core: meant for the images one calculator change leaves
+(nasaflow.compute.publish), one core: meant for the images one calculator change leaves
 stale, run in chunks with --from/--to and --limit.
 
 Each image's file is checked against the sha256 stored at ingest before it is used. A
@@ -33,7 +33,8 @@ from typing import Any
 
 import psycopg
 
-from nasaflow.compute_job import JobConfig, TaskStatus, plan_tasks, publish_partition
+from nasaflow.compute.plan import plan_tasks
+from nasaflow.compute.publish import JobConfig, TaskStatus, publish_partition
 from nasaflow.manifest import ImageRecord
 from nasaflow.parameters import CALCULATOR_VERSION
 from nasaflow.parameters.conventions import TOOLKIT
@@ -107,7 +108,7 @@ def _download(url: str, path: Path, record: ImageRecord, data_dir: Path) -> str:
     """Fetch `url` into `path` (verified like at ingest); returns the file's sha256."""
     from nasaflow.ingest.clients import SourceClients
     from nasaflow.sources.download import ImageRequest, fetch_image
-    from nasaflow.sources.formats import EXTENSIONS
+    from nasaflow.images.verify import EXTENSIONS
 
     extension = path.suffix.lower()
     if extension not in EXTENSIONS:

@@ -82,7 +82,7 @@ def land_topic(settings: Settings, topic: str) -> int:
                                m.timestamp / 1000) for m in consumer]
     finally:
         consumer.close(autocommit=False)
-    staged = [stage_partition(settings.db_url, "test-recompute", 0, records)]
+    staged = [stage_partition(settings.db_url, "test-recompute", "checkpoint", 0, records)]
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
         commit_batch(conn, "test-recompute", "checkpoint", 0, staged,
                      datetime.now(UTC))
