@@ -2,7 +2,8 @@
 
 `make up` runs it on every start; a migration already applied is skipped, so the call is
 idempotent. Each file runs in its own transaction under an advisory lock, so two
-concurrent runs cannot interleave.
+concurrent runs cannot interleave. Then the monthly partitions of the cells are brought
+up to date (nasaflow.db.partitions), so every start creates the months ahead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def pending_migrations(applied: set[str], sql_dir: Path = SQL_DIR) -> list[Path]
 def migrate(db_url: str, sql_dir: Path = SQL_DIR) -> list[str]:
     """Apply pending migrations; returns the names applied by this call."""
     from nasaflow.db import connect
+    from nasaflow.db.partitions import maintain_partitions
 
     applied_now: list[str] = []
     with connect(db_url, autocommit=True) as conn:
@@ -41,6 +43,7 @@ def migrate(db_url: str, sql_dir: Path = SQL_DIR) -> list[str]:
                     (path.stem,),
                 )
             applied_now.append(path.stem)
+        maintain_partitions(conn)
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
     return applied_now
 

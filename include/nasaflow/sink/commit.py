@@ -14,8 +14,11 @@ StreamingQuery.id, kept in the checkpoint) tells them apart.
 Cells are keyed by (image_id, patch_size, cell_row, cell_col); within a batch the latest
 Kafka offset of a cell wins, and a later batch overwrites an earlier one, so the table
 always holds the most recently published value of each cell, together with the schema
-version, convention and calculator version of the message that carried it. Identifiers
-are composed with psycopg.sql, from the column list of nasaflow.sink.records.
+version, convention and calculator version of the message that carried it. Stored
+compactly (include/sql/007): the image id becomes an integer image key (image_keys, a key
+made by the first batch that names the image), the cell goes to the monthly partition of
+its image's observation day, and how it was computed is a 2-byte key into
+cell_provenance. Identifiers are composed with psycopg.sql.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from nasaflow.sink.records import CELL_COLUMNS
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.sink.staging import (
     STAGED_BATCH,
     STAGED_CELLS,
@@ -40,22 +43,46 @@ from nasaflow.sink.staging import (
 SORT_MEMORY = "256MB"
 
 _KEY_COLUMNS = ("image_id", "patch_size", "cell_row", "cell_col")
-_KEY = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
-_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS))
+#: Columns of image_cells taken as staged; the rest are looked up (include/sql/007).
+_VALUE_COLUMNS = ("patch_size", "cell_row", "cell_col", *PARAMETER_NAMES, "published_at")
+_CELL_KEY = sql.SQL("image_key, patch_size, cell_row, cell_col, observed_on")
+_PROVENANCE = sql.SQL("schema_version, convention, calculator_version")
+#: New image ids get their key; an id seen before keeps its key and observation time.
+_IMAGE_KEYS = sql.SQL("""
+INSERT INTO image_keys (image_id, observed_at)
+SELECT DISTINCT ON (image_id) image_id, observed_at FROM {staged} WHERE {batch}
+ ORDER BY image_id
+ON CONFLICT (image_id) DO NOTHING
+""").format(staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
+_PROVENANCES = sql.SQL("""
+INSERT INTO cell_provenance ({provenance})
+SELECT DISTINCT {provenance} FROM {staged} WHERE {batch}
+ON CONFLICT DO NOTHING
+""").format(provenance=_PROVENANCE, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
 _UPSERT = sql.SQL("""
-INSERT INTO image_parameters ({columns})
-SELECT DISTINCT ON ({key}) {columns}
-  FROM {staged}
+INSERT INTO image_cells ({values}, image_key, observed_on, provenance)
+SELECT DISTINCT ON (k.image_key, s.patch_size, s.cell_row, s.cell_col)
+       {staged_values}, k.image_key, observation_day(k.observed_at), v.provenance
+  FROM {staged} AS s
+  JOIN image_keys AS k ON k.image_id = s.image_id
+  JOIN cell_provenance AS v ON v.schema_version = s.schema_version
+   AND v.convention IS NOT DISTINCT FROM s.convention
+   AND v.calculator_version IS NOT DISTINCT FROM s.calculator_version
  WHERE {batch}
- ORDER BY {key}, kafka_partition, kafka_offset DESC
+ ORDER BY k.image_key, s.patch_size, s.cell_row, s.cell_col, s.kafka_partition,
+          s.kafka_offset DESC
 ON CONFLICT ({key}) DO UPDATE SET
   {updates},
+  provenance = EXCLUDED.provenance,
   landed_at = now()
 """).format(
-    columns=_COLUMNS, key=_KEY, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH,
+    values=sql.SQL(", ").join(map(sql.Identifier, _VALUE_COLUMNS)),
+    staged_values=sql.SQL(", ").join(sql.Identifier("s", name) for name in _VALUE_COLUMNS),
+    key=_CELL_KEY, staged=sql.Identifier(STAGED_CELLS),
+    batch=STAGED_BATCH,
     updates=sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
-        for name in CELL_COLUMNS if name not in _KEY_COLUMNS))
+        for name in _VALUE_COLUMNS if name not in _KEY_COLUMNS))
 _DEAD_LETTERS = sql.SQL("""
 INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, message_value,
                           reason, query, batch_id)
@@ -153,6 +180,8 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                 f"batch {batch_id} of {query}: staging holds {found[0]} cells and {found[1]} "
                 f"dead letters, executors staged {cells} and {dead}")
         conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(SORT_MEMORY)))
+        conn.execute(_IMAGE_KEYS, key)
+        conn.execute(_PROVENANCES, key)
         rows = conn.execute(_UPSERT, key).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
