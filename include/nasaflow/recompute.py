@@ -106,9 +106,9 @@ def verified_file(image: StoredImage, data_dir: Path) -> str | None:
 
 def _download(url: str, path: Path, record: ImageRecord, data_dir: Path) -> str:
     """Fetch `url` into `path` (verified like at ingest); returns the file's sha256."""
+    from nasaflow.images.verify import EXTENSIONS
     from nasaflow.ingest.clients import SourceClients
     from nasaflow.sources.download import ImageRequest, fetch_image
-    from nasaflow.images.verify import EXTENSIONS
 
     extension = path.suffix.lower()
     if extension not in EXTENSIONS:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 import psycopg
+from psycopg import sql
 
 from nasaflow.settings import get_settings
 
@@ -24,11 +25,12 @@ CELLS_TABLE = "image_cells"
 def partman_parent(conn: psycopg.Connection) -> str | None:
     """`schema.image_cells` of the connection's current schema when pg_partman manages it
     (i.e. migration 007 ran there), else None."""
-    parent, managed = conn.execute(
+    row = conn.execute(
         "SELECT format('%%I.%%I', current_schema(), %s::text),"
         " to_regclass('partman.part_config') IS NOT NULL", (CELLS_TABLE,)).fetchone()
-    if not managed:
+    if row is None or not row[1]:
         return None
+    parent = row[0]
     configured = conn.execute("SELECT 1 FROM partman.part_config WHERE parent_table = %s",
                               (parent,)).fetchone()
     return parent if configured else None
@@ -52,6 +54,22 @@ def partition_names(conn: psycopg.Connection, parent: str) -> list[str]:
     return [f"{schema}.{table}" for schema, table in conn.execute(
         "SELECT partition_schemaname, partition_tablename FROM partman.show_partitions("
         "p_parent_table := %s, p_include_default := true)", (parent,)).fetchall()]
+
+
+def forget_partitioning(conn: psycopg.Connection, schema: str) -> None:
+    """Drop pg_partman's configuration and template tables of `schema`'s tables, after
+    `schema` was dropped (a test's or benchmark's private schema): pg_partman keeps them in
+    its own schema, which dropping `schema` leaves alone, and its maintenance would then
+    look for tables that are gone."""
+    if conn.execute("SELECT to_regclass('partman.part_config')").fetchone() == (None,):
+        return
+    templates = conn.execute(
+        "DELETE FROM partman.part_config WHERE split_part(parent_table, '.', 1) = %s"
+        " RETURNING template_table", (schema,)).fetchall()
+    for (template,) in templates:
+        if template:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                sql.Identifier(*template.split(".", 1))))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

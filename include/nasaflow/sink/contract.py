@@ -54,7 +54,7 @@ def check_sink_schema(db_url: str) -> None:
 def _faults(conn: psycopg.Connection) -> list[str]:
     faults: list[str] = []
     for table in (*CELL_TABLES, STORED_CELLS):
-        columns = dict(conn.execute(
+        columns: dict[str, bool] = dict(conn.execute(
             "SELECT column_name, is_nullable = 'YES' FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall())
         if table == STORED_CELLS:

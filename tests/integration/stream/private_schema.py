@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from nasaflow.db.migrate import migrate
+from nasaflow.db.partitions import forget_partitioning
 from nasaflow.settings import SQL_DIR, Settings
 
 
@@ -44,20 +45,6 @@ def private_schemas() -> Iterator[Callable[[Path], str]]:
         for schema in made:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
             forget_partitioning(conn, schema)
-
-
-def forget_partitioning(conn: psycopg.Connection, schema: str) -> None:
-    """Drop pg_partman's configuration and template tables of `schema`'s tables: it keeps
-    them in its own schema, which dropping `schema` leaves alone."""
-    if conn.execute("SELECT to_regclass('partman.part_config')").fetchone() == (None,):
-        return
-    templates = conn.execute(
-        "DELETE FROM partman.part_config WHERE split_part(parent_table, '.', 1) = %s"
-        " RETURNING template_table", (schema,)).fetchall()
-    for (template,) in templates:
-        if template:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-                sql.Identifier(*template.split(".", 1))))
 
 
 def migrations_before(tmp_path: Path, number: str) -> Path:

@@ -211,6 +211,7 @@ def private_schema(settings: Settings) -> Iterator[Settings]:
     migrated data tables, dropped afterwards: for tests that lock tables or need migrations
     the shared database has not had yet, without touching the platform's rows."""
     from nasaflow.db.migrate import migrate
+    from nasaflow.db.partitions import forget_partitioning
 
     schema = f"test_{uuid.uuid4().hex[:12]}"
     separator = "&" if "?" in settings.db_url else "?"
@@ -223,3 +224,4 @@ def private_schema(settings: Settings) -> Iterator[Settings]:
     finally:
         with psycopg.connect(settings.db_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+            forget_partitioning(conn, schema)
