@@ -59,12 +59,18 @@ INSERT INTO cell_provenance ({provenance})
 SELECT DISTINCT {provenance} FROM {staged} WHERE {batch}
 ON CONFLICT DO NOTHING
 """).format(provenance=_PROVENANCE, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
+#: The keys of the batch's images: a few rows (one per image), handed back to _UPSERT.
+_BATCH_KEYS = sql.SQL("""
+SELECT k.image_id, k.image_key, observation_day(k.observed_at) FROM image_keys AS k
+ WHERE k.image_id IN (SELECT image_id FROM {staged} WHERE {batch})
+""").format(staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
 _UPSERT = sql.SQL("""
 INSERT INTO image_cells ({values}, image_key, observed_on, provenance)
 SELECT DISTINCT ON (k.image_key, s.patch_size, s.cell_row, s.cell_col)
-       {staged_values}, k.image_key, observation_day(k.observed_at), v.provenance
+       {staged_values}, k.image_key, k.observed_on, v.provenance
   FROM {staged} AS s
-  JOIN image_keys AS k ON k.image_id = s.image_id
+  JOIN unnest(%(image_ids)s::text[], %(image_keys)s::integer[], %(observed_on)s::date[])
+       AS k (image_id, image_key, observed_on) ON k.image_id = s.image_id
   JOIN cell_provenance AS v ON v.schema_version = s.schema_version
    AND v.convention IS NOT DISTINCT FROM s.convention
    AND v.calculator_version IS NOT DISTINCT FROM s.calculator_version
@@ -180,9 +186,16 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                 f"batch {batch_id} of {query}: staging holds {found[0]} cells and {found[1]} "
                 f"dead letters, executors staged {cells} and {dead}")
         conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(SORT_MEMORY)))
+        # The staging table's statistics say nothing about the batch (it is emptied after
+        # every batch): estimated at a row or so, it would be rescanned once per image in
+        # a nested loop. Hash joins cost the same whatever the estimate.
+        conn.execute("SET LOCAL enable_nestloop = off")
         conn.execute(_IMAGE_KEYS, key)
         conn.execute(_PROVENANCES, key)
-        rows = conn.execute(_UPSERT, key).rowcount
+        images = conn.execute(_BATCH_KEYS, key).fetchall()
+        rows = conn.execute(_UPSERT, {**key, "image_ids": [image[0] for image in images],
+                                      "image_keys": [image[1] for image in images],
+                                      "observed_on": [image[2] for image in images]}).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
             conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table),
