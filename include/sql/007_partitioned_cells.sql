@@ -101,7 +101,7 @@ BEGIN
             provenance    smallint NOT NULL
         ) PARTITION BY RANGE (observed_on)$table$, declared);
     -- Keys mostly arrive in ascending order (new images get new keys): full index pages.
-    CREATE UNIQUE INDEX image_cells_key ON image_cells
+    ALTER TABLE image_cells ADD PRIMARY KEY
         (image_key, patch_size, cell_row, cell_col, observed_on) WITH (fillfactor = 100);
 
     INSERT INTO image_keys (image_id, observed_at)
