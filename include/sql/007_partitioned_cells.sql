@@ -69,7 +69,6 @@ DELETE FROM stream_staged_cells;
 ALTER TABLE stream_staged_cells ADD COLUMN observed_at timestamptz NOT NULL;
 
 ALTER TABLE image_parameters RENAME TO image_parameters_v1;
-ALTER TABLE image_parameters_v1 DROP CONSTRAINT image_parameters_pkey;
 
 DO $cells$
 DECLARE
