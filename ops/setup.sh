@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make setup: install whatever is missing, change nothing that exists.
-#   - Debian packages: PostgreSQL (and Chromium for the browser tests) when absent
+#   - Debian packages: PostgreSQL with pg_partman (and Chromium for the browser tests) when absent
 #   - .venv with the locked Python dependencies (uv), nasaflow installed editable
 #   - Kafka broker jars and Spark's Kafka connector + PostgreSQL JDBC jars via Maven
 #   - .env with generated secrets and settings (existing keys are kept)
@@ -17,6 +17,9 @@ command -v python3.11 >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || d
 
 apt_packages=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_packages+=(postgresql)
+# pg_partman creates and keeps image_cells' monthly partitions (include/sql/007).
+ls /usr/share/postgresql/*/extension/pg_partman.control >/dev/null 2>&1 \
+  || apt_packages+=(postgresql-15-partman)
 if [ "${NASAFLOW_SKIP_BROWSER:-0}" != "1" ]; then
   command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)

@@ -50,6 +50,15 @@ SELECT format('CREATE DATABASE %I OWNER %I', d, o)
   FROM (VALUES ('airflow', 'airflow'), (:'database', :'owner'), (:'database' || '_test', :'owner')) AS t (d, o)
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
 SQL
+# pg_partman keeps image_parameters' monthly partitions (include/sql/007). Not a trusted
+# extension: created here by the superuser, its schema granted to the data database's owner.
+as_postgres "psql -q -v ON_ERROR_STOP=1 -d nasaflow" >/dev/null <<SQL || die "could not create the pg_partman extension"
+CREATE SCHEMA IF NOT EXISTS partman AUTHORIZATION nasaflow;
+CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
+GRANT ALL ON ALL TABLES IN SCHEMA partman TO nasaflow;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO nasaflow;
+GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO nasaflow;
+SQL
 nasaflow migrate >/dev/null || die "data schema migration failed"
 
 # --- Airflow metadata, login, pool ------------------------------------------------------------

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("nasaflow.messaging.tail", "follow the Kafka topic, one line per message"),
     "replay-server": ("nasaflow.replay.command", "serve the bundled samples like NASA's APIs"),
     "migrate": ("nasaflow.db.migrate", "apply the SQL migrations to the data database"),
+    "partitions": ("nasaflow.db.partitions", "create the months ahead of the cells' partitions"),
     "recompute": ("nasaflow.recompute", "compute stored images again under today's calculators"),
 }
 

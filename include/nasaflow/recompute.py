@@ -12,7 +12,7 @@ again once the messages landed does nothing; running it again before they landed
 publishes the same values again, which the upsert absorbs.
 
 The images are computed in this process, through the parameter job's own task path
-(nasaflow.compute), one core: meant for the images one calculator change leaves
+(nasaflow.compute.publish), one core: meant for the images one calculator change leaves
 stale, run in chunks with --from/--to and --limit.
 
 Each image's file is checked against the sha256 stored at ingest before it is used. A

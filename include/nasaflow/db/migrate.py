@@ -5,6 +5,8 @@ idempotent. Each file runs in its own transaction under an advisory lock, so two
 concurrent runs cannot interleave. Migrations run as the owner role (NASAFLOW_DB_OWNER_URL);
 the writer and reader role names are handed to them as the session settings
 nasaflow.writer_role and nasaflow.reader_role (006_roles.sql grants them their rights).
+Then the monthly partitions of the cells are brought up to date (nasaflow.db.partitions),
+so every start creates the months ahead.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def migrate(owner_url: str, writer_role: str, reader_role: str,
             sql_dir: Path = SQL_DIR) -> list[str]:
     """Apply pending migrations as the owner; returns the names applied by this call."""
     from nasaflow.db import connect
+    from nasaflow.db.partitions import maintain_partitions
 
     applied_now: list[str] = []
     with connect(owner_url, autocommit=True) as conn:
@@ -47,6 +50,7 @@ def migrate(owner_url: str, writer_role: str, reader_role: str,
                     (path.stem,),
                 )
             applied_now.append(path.stem)
+        maintain_partitions(conn)
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
     return applied_now
 

@@ -14,8 +14,11 @@ StreamingQuery.id, kept in the checkpoint) tells them apart.
 Cells are keyed by (image_id, patch_size, cell_row, cell_col); within a batch the latest
 Kafka offset of a cell wins, and a later batch overwrites an earlier one, so the table
 always holds the most recently published value of each cell, together with the schema
-version, convention and calculator version of the message that carried it. Identifiers
-are composed with psycopg.sql, from the column list of nasaflow.sink.records.
+version, convention and calculator version of the message that carried it. Stored
+compactly (include/sql/007): the image id becomes an integer image key (image_keys, a key
+made by the first batch that names the image), the cell goes to the monthly partition of
+its image's observation day, and how it was computed is a 2-byte key into
+cell_provenance. Identifiers are composed with psycopg.sql.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from nasaflow.sink.records import CELL_COLUMNS
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.sink.staging import (
     STAGED_BATCH,
     STAGED_CELLS,
@@ -40,22 +43,52 @@ from nasaflow.sink.staging import (
 SORT_MEMORY = "256MB"
 
 _KEY_COLUMNS = ("image_id", "patch_size", "cell_row", "cell_col")
-_KEY = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
-_COLUMNS = sql.SQL(", ").join(map(sql.Identifier, CELL_COLUMNS))
+#: Columns of image_cells taken as staged; the rest are looked up (include/sql/007).
+_VALUE_COLUMNS = ("patch_size", "cell_row", "cell_col", *PARAMETER_NAMES, "published_at")
+_CELL_KEY = sql.SQL("image_key, patch_size, cell_row, cell_col, observed_on")
+_PROVENANCE = sql.SQL("schema_version, convention, calculator_version")
+#: New image ids get their key; an id seen before keeps its key and observation time.
+_IMAGE_KEYS = sql.SQL("""
+INSERT INTO image_keys (image_id, observed_at)
+SELECT DISTINCT ON (image_id) image_id, observed_at FROM {staged} WHERE {batch}
+ ORDER BY image_id
+ON CONFLICT (image_id) DO NOTHING
+""").format(staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
+_PROVENANCES = sql.SQL("""
+INSERT INTO cell_provenance ({provenance})
+SELECT DISTINCT {provenance} FROM {staged} WHERE {batch}
+ON CONFLICT DO NOTHING
+""").format(provenance=_PROVENANCE, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
+#: The keys of the batch's images: a few rows (one per image), handed back to _UPSERT.
+_BATCH_KEYS = sql.SQL("""
+SELECT k.image_id, k.image_key, observation_day(k.observed_at) FROM image_keys AS k
+ WHERE k.image_id IN (SELECT image_id FROM {staged} WHERE {batch})
+""").format(staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
 _UPSERT = sql.SQL("""
-INSERT INTO image_parameters ({columns})
-SELECT DISTINCT ON ({key}) {columns}
-  FROM {staged}
+INSERT INTO image_cells ({values}, image_key, observed_on, provenance)
+SELECT DISTINCT ON (k.image_key, s.patch_size, s.cell_row, s.cell_col)
+       {staged_values}, k.image_key, k.observed_on, v.provenance
+  FROM {staged} AS s
+  JOIN unnest(%(image_ids)s::text[], %(image_keys)s::integer[], %(observed_on)s::date[])
+       AS k (image_id, image_key, observed_on) ON k.image_id = s.image_id
+  JOIN cell_provenance AS v ON v.schema_version = s.schema_version
+   AND v.convention IS NOT DISTINCT FROM s.convention
+   AND v.calculator_version IS NOT DISTINCT FROM s.calculator_version
  WHERE {batch}
- ORDER BY {key}, kafka_partition, kafka_offset DESC
+ ORDER BY k.image_key, s.patch_size, s.cell_row, s.cell_col, s.kafka_partition,
+          s.kafka_offset DESC
 ON CONFLICT ({key}) DO UPDATE SET
   {updates},
+  provenance = EXCLUDED.provenance,
   landed_at = now()
 """).format(
-    columns=_COLUMNS, key=_KEY, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH,
+    values=sql.SQL(", ").join(map(sql.Identifier, _VALUE_COLUMNS)),
+    staged_values=sql.SQL(", ").join(sql.Identifier("s", name) for name in _VALUE_COLUMNS),
+    key=_CELL_KEY, staged=sql.Identifier(STAGED_CELLS),
+    batch=STAGED_BATCH,
     updates=sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
-        for name in CELL_COLUMNS if name not in _KEY_COLUMNS))
+        for name in _VALUE_COLUMNS if name not in _KEY_COLUMNS))
 _DEAD_LETTERS = sql.SQL("""
 INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, message_value,
                           reason, query, batch_id)
@@ -154,7 +187,16 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
                 f"batch {batch_id} of {query}: staging holds {staged_cells} cells and "
                 f"{staged_dead} dead letters, executors staged {cells} and {dead}")
         conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(SORT_MEMORY)))
-        rows = conn.execute(_UPSERT, key).rowcount
+        # The staging table's statistics say nothing about the batch (it is emptied after
+        # every batch): estimated at a row or so, it would be rescanned once per image in
+        # a nested loop. Hash joins cost the same whatever the estimate.
+        conn.execute("SET LOCAL enable_nestloop = off")
+        conn.execute(_IMAGE_KEYS, key)
+        conn.execute(_PROVENANCES, key)
+        images = conn.execute(_BATCH_KEYS, key).fetchall()
+        rows = conn.execute(_UPSERT, {**key, "image_ids": [image[0] for image in images],
+                                      "image_keys": [image[1] for image in images],
+                                      "observed_on": [image[2] for image in images]}).rowcount
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
             conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table),

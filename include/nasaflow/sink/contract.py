@@ -24,8 +24,10 @@ from nasaflow.sink.staging import STAGED_CELLS
 #: sysexits' EX_CONFIG. Not transient: the stream DAG must fail the task without retrying
 #: (a retry meets the same tables) until someone runs `nasaflow migrate`.
 SCHEMA_DRIFT_EXIT_CODE = 78
-#: The tables the sink writes cell rows into.
+#: The tables the sink writes cell rows into: image_parameters is, since migration 007, a
+#: view over image_cells, whose parameter columns must accept NULL too.
 CELL_TABLES: tuple[str, ...] = ("image_parameters", STAGED_CELLS)
+STORED_CELLS = "image_cells"
 
 
 class SchemaDriftError(RuntimeError):
@@ -51,10 +53,16 @@ def check_sink_schema(db_url: str) -> None:
 
 def _faults(conn: psycopg.Connection) -> list[str]:
     faults: list[str] = []
-    for table in CELL_TABLES:
+    for table in (*CELL_TABLES, STORED_CELLS):
         columns: dict[str, bool] = dict(conn.execute(
             "SELECT column_name, is_nullable = 'YES' FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall())
+        if table == STORED_CELLS:
+            # Before 007 it does not exist; image_parameters then lacks observed_at.
+            not_null = [name for name in PARAMETER_NAMES if columns.get(name) is False]
+            if not_null:
+                faults.append(f"{table} refuses NULL in {', '.join(not_null)}")
+            continue
         if not columns:
             faults.append(f"table {table} does not exist")
             continue

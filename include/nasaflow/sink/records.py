@@ -16,15 +16,16 @@ from nasaflow.messaging.contract import check_record, parse_datetime
 from nasaflow.parameters import PARAMETER_NAMES
 
 #: Columns of one cell row, in the order `cell_rows` yields them; the same names as in
-#: image_parameters (include/sql: 001 creates them, 005 adds the convention columns).
+#: image_parameters (include/sql: 001 creates them, 005 adds the convention columns, 007
+#: the image's observation time, which places the cell in its monthly partition).
 CELL_COLUMNS: tuple[str, ...] = (
     "image_id", "patch_size", "cell_row", "cell_col", *PARAMETER_NAMES,
-    "schema_version", "convention", "calculator_version", "published_at",
+    "schema_version", "convention", "calculator_version", "published_at", "observed_at",
 )
 #: PostgreSQL types of CELL_COLUMNS, for binary COPY.
 CELL_COLUMN_TYPES: tuple[str, ...] = (
     "text", "int4", "int4", "int4", *["float8"] * len(PARAMETER_NAMES),
-    "int4", "text", "text", "timestamptz",
+    "int4", "text", "text", "timestamptz", "timestamptz",
 )
 _CELL_FIELDS = itemgetter("row", "col", *PARAMETER_NAMES)
 
@@ -58,5 +59,6 @@ def cell_rows(key: bytes | None, value: bytes | None) -> list[tuple[Any, ...]]:
     message = check_record(key, value)
     head = (message["image_id"], message["patch_size"])
     tail = (message["schema_version"], message.get("convention"),
-            message.get("calculator_version"), parse_datetime(message["published_at"]))
+            message.get("calculator_version"), parse_datetime(message["published_at"]),
+            parse_datetime(message["observed_at"]))
     return [head + _CELL_FIELDS(cell) + tail for cell in message["cells"]]

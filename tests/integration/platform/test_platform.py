@@ -22,7 +22,8 @@ pytestmark = pytest.mark.services
 
 TABLE_KEYS = {
     "images": ["id"],
-    "image_parameters": ["image_id", "patch_size", "cell_row", "cell_col"],
+    # image_parameters is a view over image_cells (migration 007), keyed by image key.
+    "image_cells": ["image_key", "patch_size", "cell_row", "cell_col", "observed_on"],
     "stream_batches": ["query", "checkpoint_id", "batch_id"],
     "dead_letters": ["topic", "kafka_partition", "kafka_offset"],
 }

@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from nasaflow.db.migrate import migrate
+from nasaflow.db.partitions import forget_partitioning
 from nasaflow.settings import SQL_DIR, Settings
 
 
@@ -43,6 +44,7 @@ def private_schemas() -> Iterator[Callable[[Path], str]]:
     with psycopg.connect(platform_url, autocommit=True) as conn:
         for schema in made:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+            forget_partitioning(conn, schema)
 
 
 def migrations_before(tmp_path: Path, number: str) -> Path:

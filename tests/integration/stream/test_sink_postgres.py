@@ -48,8 +48,9 @@ pytestmark = pytest.mark.services
 NOW = datetime.now(UTC)
 #: The checkpoint id the batches of these tests run under, unless a test says otherwise.
 CHECKPOINT = "checkpoint-a"
-#: The migration this branch adds, which the sink needs.
+#: The migrations the sink needs: nullable parameters and provenance, then compact storage.
 NULLABLE_MIGRATION = "005_nullable_parameters"
+STORAGE_MIGRATION = "007_partitioned_cells"
 
 
 @pytest.fixture(scope="module")
@@ -308,9 +309,12 @@ def test_the_sink_schema_check_names_the_migration_not_yet_applied(
     with pytest.raises(SchemaDriftError) as caught:
         check_sink_schema(url)
     message = str(caught.value)
-    assert "image_parameters lacks columns convention, calculator_version" in message
-    assert "stream_staged_cells lacks columns convention, calculator_version" in message
-    assert f"apply migration {NULLABLE_MIGRATION} (nasaflow migrate)" in message
+    assert ("image_parameters lacks columns convention, calculator_version, observed_at"
+            in message)
+    assert ("stream_staged_cells lacks columns convention, calculator_version, observed_at"
+            in message)
+    assert (f"apply migrations {NULLABLE_MIGRATION}, {STORAGE_MIGRATION} (nasaflow migrate)"
+            in message)
 
 
 def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
@@ -320,11 +324,11 @@ def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
         conn.execute("ALTER TABLE image_parameters ALTER COLUMN skewness SET NOT NULL")
         conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
                      " skewness, schema_version) VALUES ('old', 64, 0, 0, 0.0, 1)")
-        assert migrate(url) == [NULLABLE_MIGRATION]
+        assert migrate(url) == [NULLABLE_MIGRATION, STORAGE_MIGRATION]
         assert migrate(url) == []
         assert conn.execute("SELECT skewness, convention, calculator_version FROM"
                             " image_parameters").fetchall() == [(0.0, None, None)]
-        conn.execute("UPDATE image_parameters SET skewness = NULL")
+        conn.execute("UPDATE image_cells SET skewness = NULL")
     check_sink_schema(url)
 
 
@@ -332,13 +336,15 @@ def test_a_column_no_migration_creates_is_reported_as_such(
         private_schemas: Callable[[Path], str]) -> None:  # noqa: F811
     url = private_schemas(SQL_DIR)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE image_parameters DROP COLUMN tamura_contrast")
+        conn.execute("ALTER TABLE stream_staged_cells DROP COLUMN tamura_contrast")
         conn.execute("ALTER TABLE stream_staged_cells ALTER COLUMN mean SET NOT NULL")
+        conn.execute("ALTER TABLE image_cells ALTER COLUMN entropy SET NOT NULL")
     with pytest.raises(SchemaDriftError) as caught:
         check_sink_schema(url)
     message = str(caught.value)
-    assert "image_parameters lacks column tamura_contrast" in message
+    assert "stream_staged_cells lacks column tamura_contrast" in message
     assert "stream_staged_cells refuses NULL in mean" in message
+    assert "image_cells refuses NULL in entropy" in message
     assert "added to the code without its migration" in message
 
 
