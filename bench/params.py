@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from nasaflow.imageio import load_image
+from nasaflow.images.decode import load_image
 from nasaflow.parameters import PARAMETER_NAMES, compute_parameters
 
 DEFAULT_IMAGE = (

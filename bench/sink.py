@@ -50,7 +50,7 @@ from nasaflow.db.migrate import migrate
 from nasaflow.db.partitions import forget_partitioning, partition_names, partman_parent
 from nasaflow.messaging.admin import ensure_topic
 from nasaflow.parameters import PARAMETER_NAMES
-from nasaflow.settings import Settings, get_settings
+from nasaflow.settings import Settings, get_settings, url_user
 from nasaflow.sink.records import CELL_COLUMNS, cell_rows
 from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
 
@@ -196,12 +196,12 @@ def fetch_one(conn: psycopg.Connection, query: Any, params: Any = None) -> tuple
 
 def private_schema(settings: Settings, schema: str) -> Settings:
     """`settings` narrowed to a new schema `schema`, migrated from include/sql."""
-    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+    with psycopg.connect(settings.db_owner_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    separator = "&" if "?" in settings.db_url else "?"
-    url = f"{settings.db_url}{separator}options=-csearch_path%3D{schema}"
-    migrate(url)
-    return dataclasses.replace(settings, db_url=url)
+    separator = "&" if "?" in settings.db_owner_url else "?"
+    url = f"{settings.db_owner_url}{separator}options=-csearch_path%3D{schema}"
+    migrate(url, url_user(settings.db_url), url_user(settings.db_reader_url))
+    return dataclasses.replace(settings, db_url=url, db_owner_url=url)
 
 
 def prefill(conn: psycopg.Connection, prefix: str, rows: int, current_rows: int) -> int:

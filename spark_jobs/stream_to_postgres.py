@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def start_spark(query_name: str) -> "SparkSession":
+def start_spark(query_name: str) -> SparkSession:
     """The driver's session, with its Python workers started (they serve the batches)."""
     from pyspark.sql import SparkSession
 
@@ -139,7 +139,7 @@ def start_spark(query_name: str) -> "SparkSession":
     return spark
 
 
-def run_query(spark: "SparkSession", args: argparse.Namespace,
+def run_query(spark: SparkSession, args: argparse.Namespace,
               writer: PostgresBatchWriter) -> None:
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", args.bootstrap)

@@ -11,7 +11,7 @@ running while its drivers restart, or that waits out a retry delay, is not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import psycopg
@@ -226,7 +226,7 @@ def kafka_lag(bootstrap: str, topic: str, committed: dict[int, int],
         oldest = _oldest_timestamp(consumer, waiting)
     finally:
         consumer.close()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     seconds = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
     return Lag(messages, seconds)
 
@@ -247,7 +247,7 @@ def _oldest_timestamp(consumer: Any, positions: dict[Any, int]) -> datetime | No
             break
     if not stamps:
         return None
-    return datetime.fromtimestamp(min(stamps.values()) / 1000, timezone.utc)
+    return datetime.fromtimestamp(min(stamps.values()) / 1000, UTC)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -255,7 +255,7 @@ def _when(text: str | None) -> datetime | None:
 
 
 def _clock(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _reason(exc: BaseException) -> str:

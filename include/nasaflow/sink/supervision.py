@@ -136,7 +136,7 @@ class DriverSupervisor:
             self._finished.set()
 
 
-def take_lock(lock: "StreamLock", wait_seconds: float, poll_seconds: float = 1.0) -> "StreamLock":
+def take_lock(lock: StreamLock, wait_seconds: float, poll_seconds: float = 1.0) -> StreamLock:
     """`lock.acquire(wait_seconds)`, riding out PostgreSQL being unreachable meanwhile: a
     standby driver waits for the lock through a database outage instead of crashing into
     a restart (a JVM start) every few seconds.
@@ -174,7 +174,7 @@ def exit_with_parent(poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def warm_python_workers(context: "SparkContext") -> None:
+def warm_python_workers(context: SparkContext) -> None:
     """Start the executors' Python workers with the sink's modules imported, so that the
     first batch of a driver taking over does not wait for them."""
     slots = context.defaultParallelism

@@ -51,8 +51,8 @@ def descendants(root: int, table: dict[int, str]) -> set[int]:
     parents = {}
     for pid in table:
         try:
-            parents[pid] = int((Path(f"/proc/{pid}/stat").read_text()
-                                .rsplit(")", 1)[1].split()[1]))
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text()
+                                .rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
     found, frontier = set(), {root}

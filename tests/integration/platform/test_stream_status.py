@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -40,7 +40,7 @@ def test_make_status_fails_when_the_stream_is_further_behind_than_the_setting(
     topic, query = f"test-status-{token}", f"test_status_{token}"
     ensure_topic(settings.kafka_bootstrap, topic, 2)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    published = datetime.now(timezone.utc) - timedelta(hours=2)
+    published = datetime.now(UTC) - timedelta(hours=2)
     for n in range(3):
         producer.send(topic, key=b"k", value=b"{}", partition=n % 2,
                       timestamp_ms=int(published.timestamp() * 1000))

@@ -15,7 +15,17 @@ from psycopg import sql
 
 from nasaflow.db.migrate import migrate
 from nasaflow.db.partitions import forget_partitioning
-from nasaflow.settings import SQL_DIR, Settings
+from nasaflow.settings import SQL_DIR, Settings, url_user
+
+
+def migrate_schema(url: str, sql_dir: Path = SQL_DIR,
+                   roles: tuple[str, str] | None = None) -> list[str]:
+    """Migrate the database or schema of owner URL `url` with the platform's writer and
+    reader role names (or `roles`, e.g. on a scratch cluster without them)."""
+    if roles is None:
+        settings = Settings.from_env()
+        roles = (url_user(settings.db_url), url_user(settings.db_reader_url))
+    return migrate(url, *roles, sql_dir)
 
 
 def schema_url(db_url: str, schema: str) -> str:
@@ -29,7 +39,8 @@ def private_schemas() -> Iterator[Callable[[Path], str]]:
     """Makes schemas of the platform's database migrated from a folder of migrations;
     returns their URLs, drops them all at the end."""
     made: list[str] = []
-    platform_url = Settings.from_env().db_url
+    # Schemas are created and used as the owner: the writer has no DDL rights.
+    platform_url = Settings.from_env().db_owner_url
 
     def make(sql_dir: Path = SQL_DIR) -> str:
         schema = f"test_contract_{uuid.uuid4().hex[:10]}"
@@ -37,7 +48,7 @@ def private_schemas() -> Iterator[Callable[[Path], str]]:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         made.append(schema)
         url = schema_url(platform_url, schema)
-        migrate(url, sql_dir)
+        migrate_schema(url, sql_dir)
         return url
 
     yield make

@@ -79,7 +79,8 @@ class ScratchPostgres:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
         if migrated:
-            migrate(self.url(name))
+            # This cluster has only its superuser: it stands in for the writer and reader.
+            migrate(self.url(name), SUPERUSER, SUPERUSER)
         return self.url(name)
 
     def destroy(self) -> None:

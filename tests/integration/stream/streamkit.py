@@ -108,7 +108,7 @@ def publish_images(producer: Producer, prefix: str, stop: threading.Event, image
 
 
 #: A moment before any batch.
-EPOCH = datetime.fromtimestamp(0, timezone.utc)
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def first_batch_after(settings: Settings, query: str, moment: datetime) -> datetime | None:
@@ -242,17 +242,19 @@ def private_schema(settings: Settings) -> Iterator[Settings]:
     """`settings` with a database URL whose connections see only a new schema holding the
     migrated data tables, dropped afterwards: for tests that lock tables or need migrations
     the shared database has not had yet, without touching the platform's rows."""
-    from nasaflow.db.migrate import migrate
     from nasaflow.db.partitions import forget_partitioning
 
+    from tests.integration.stream.private_schema import migrate_schema
+
+    # Created and used as the owner: the writer has no DDL rights.
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    url = schema_url(settings.db_url, schema)
-    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+    url = schema_url(settings.db_owner_url, schema)
+    with psycopg.connect(settings.db_owner_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        migrate(url)
-        yield replace(settings, db_url=url)
+        migrate_schema(url)
+        yield replace(settings, db_url=url, db_owner_url=url)
     finally:
-        with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        with psycopg.connect(settings.db_owner_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
             forget_partitioning(conn, schema)

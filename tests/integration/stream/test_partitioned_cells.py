@@ -18,7 +18,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nasaflow.db.migrate import migrate
 from nasaflow.db.partitions import maintain_partitions, partition_names, partman_parent
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import SQL_DIR
@@ -28,6 +27,7 @@ from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import stage_partition
 
 from tests.integration.stream.private_schema import (  # noqa: F401 (fixture)
+    migrate_schema,
     migrations_before,
     private_schemas,
 )
@@ -98,7 +98,7 @@ def test_migration_007_keeps_every_row_of_the_old_table(
         before = conn.execute(f"SELECT {columns} FROM image_parameters ORDER BY 1, 2, 3, 4"
                               ).fetchall()
 
-        assert migrate(old) == [STORAGE_MIGRATION]
+        assert migrate_schema(old) == [STORAGE_MIGRATION]
 
         after = conn.execute(f"SELECT {columns} FROM image_parameters ORDER BY 1, 2, 3, 4"
                              ).fetchall()

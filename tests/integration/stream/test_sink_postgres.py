@@ -21,7 +21,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nasaflow.db.migrate import migrate
 from nasaflow.messaging.contract import check_record
 from nasaflow.parameters import CALCULATOR_VERSION, PARAMETER_NAMES
 from nasaflow.settings import PROJECT_ROOT, SQL_DIR, Settings
@@ -38,6 +37,7 @@ from nasaflow.sink.records import KafkaRecord
 from nasaflow.sink.staging import stage_partition
 
 from tests.integration.stream.private_schema import (  # noqa: F401 (fixture)
+    migrate_schema,
     migrations_before,
     private_schemas,
 )
@@ -324,8 +324,8 @@ def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
         conn.execute("ALTER TABLE image_parameters ALTER COLUMN skewness SET NOT NULL")
         conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
                      " skewness, schema_version) VALUES ('old', 64, 0, 0, 0.0, 1)")
-        assert migrate(url) == [NULLABLE_MIGRATION, STORAGE_MIGRATION]
-        assert migrate(url) == []
+        assert migrate_schema(url) == [NULLABLE_MIGRATION, STORAGE_MIGRATION]
+        assert migrate_schema(url) == []
         assert conn.execute("SELECT skewness, convention, calculator_version FROM"
                             " image_parameters").fetchall() == [(0.0, None, None)]
         conn.execute("UPDATE image_cells SET skewness = NULL")

@@ -19,15 +19,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from nasaflow.messaging.admin import ensure_topic
-from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.operations.stream_status import kafka_lag, last_batch
+from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
 from nasaflow.sink.lock import LOCK_BUSY_EXIT_CODE
 from nasaflow.sink.supervision import CONFIG_ERROR_EXIT_CODE
@@ -35,7 +35,6 @@ from nasaflow.spark_launch import STREAM_QUERY_NAME
 
 from tests.integration.stream.dag_stream_task import FAILED_FOR_GOOD, StreamTask, wait_gone
 from tests.integration.stream.scratch_postgres import ScratchPostgres
-
 from tests.integration.stream.streamkit import (
     EPOCH,
     Driver,
@@ -256,10 +255,10 @@ def recovery(settings: Settings, scratch_cluster: ScratchPostgres,
             # (two, plus one per crash) ready; a crash during a restart is a double fault.
             wait_until(lambda: caught_up(own, topic), 900, "the stream to catch up")
             wait_until(lambda: task.log().count(READY) >= 2 + crash, 600, "the standby")
-            killed_at = datetime.now(timezone.utc)
+            killed_at = datetime.now(UTC)
             assert wait_gone(task.kill_active_driver(own.db_url, STREAM_QUERY_NAME), 10) == []
             # A commit already on its way when the kill came does not count as back.
-            dead_at = datetime.now(timezone.utc)
+            dead_at = datetime.now(UTC)
             wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, dead_at)
                        is not None, RECOVERY_LIMIT_SECONDS * 3, f"a batch after crash {crash + 1}")
             back = first_batch_after(own, STREAM_QUERY_NAME, dead_at)

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -86,7 +86,7 @@ def run(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             during = len(images) - before
         finally:
             cluster.start()
-        back_at = datetime.now(timezone.utc)
+        back_at = datetime.now(UTC)
         wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, back_at)
                    is not None, RECOVERY_LIMIT_SECONDS * 4, "the first batch after the outage")
         committed = first_batch_after(own, STREAM_QUERY_NAME, back_at)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasaflow.imageio import load_image
+from nasaflow.images.decode import load_image
 from nasaflow.parameters import compute_parameters
 from nasaflow.parameters.canny import DERIVATIVE_KERNEL, SMOOTHING_KERNEL, lab_canny_edges
 from nasaflow.parameters.fractal import fractal_dimension

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from nasaflow.operations.stream_status import Lag, LastBatch, StreamStatus, TaskState
 
-T0 = datetime(2026, 12, 1, 6, 0, 0, tzinfo=timezone.utc)
-T1 = datetime(2026, 12, 1, 6, 0, 10, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 6, 0, 0, tzinfo=UTC)
+T1 = datetime(2026, 12, 1, 6, 0, 10, tzinfo=UTC)
 BATCH = LastBatch(41, 5120, T0, {0: 10, 1: 12})
 
 
