@@ -21,6 +21,7 @@ import argparse
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -117,16 +118,16 @@ def main() -> None:
         print(header)
         loops: dict[str, float] = {}
         for name in PARAMETER_NAMES:
-            fast = best_of(2, lambda: compute_parameters(image, p, [name]))
+            fast = best_of(2, partial(compute_parameters, image, p, [name]))
             if name in PER_CELL:
                 loops[name] = per_cell_loop(image, p, name, sampled) * scale
                 print(f"{p:>6}  {name:<22}{loops[name]:>12.2f} s{fast:>10.3f} s{loops[name] / fast:>9.0f}x")
             else:
                 print(f"{p:>6}  {name:<22}{'(lab Java port)':>14}{fast:>10.3f} s")
         loop = sum(loops.values())
-        fast = best_of(2, lambda: compute_parameters(image, p, STATISTICS))
+        fast = best_of(2, partial(compute_parameters, image, p, STATISTICS))
         print(f"{p:>6}  {'eight statistics':<22}{loop:>12.2f} s{fast:>10.3f} s{loop / fast:>9.0f}x")
-        every_one = best_of(3, lambda: compute_parameters(image, p))
+        every_one = best_of(3, partial(compute_parameters, image, p))
         print(f"{p:>6}  {'all ten':<22}{'':>14}{every_one:>10.3f} s   = {every_one / decode:.2f} x decode\n")
 
 

@@ -14,6 +14,7 @@ the user's rows, image files, checkpoint files or topic offsets changed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -90,10 +91,8 @@ def reset_test_topic(settings: Settings, partitions: int = 2) -> None:
     assert settings.kafka_topic.endswith(TEST_SUFFIX), settings.kafka_topic
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        try:
+        with contextlib.suppress(UnknownTopicOrPartitionError):
             admin.delete_topics([settings.kafka_topic])
-        except UnknownTopicOrPartitionError:
-            pass
         deadline = time.monotonic() + 60
         while settings.kafka_topic in admin.list_topics():
             assert time.monotonic() < deadline, f"topic {settings.kafka_topic} not deleted"

@@ -78,7 +78,7 @@ def table_checksums(db_url: str) -> dict[str, tuple[int, str]]:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
         return {table: tuple(conn.execute(sql.SQL(
             "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text"
-            " FROM {} AS t").format(sql.Identifier(table))).fetchone())  # type: ignore[misc]
+            " FROM {} AS t").format(sql.Identifier(table))).fetchone() or ())
             for table in tables}
 
 

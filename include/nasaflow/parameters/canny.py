@@ -142,7 +142,7 @@ def cell_may_have_edges(cell: np.ndarray) -> bool:  # pragma: no cover - compile
     every |pixel| is below EDGELESS_BELOW."""
     if min(cell.shape[0], cell.shape[1]) < SMALLEST_WITH_EDGES:
         return False
-    for value in cell.ravel():
+    for value in cell.ravel():  # noqa: SIM110 (numba compiles a loop, not any() of a generator)
         if abs(float(value)) >= EDGELESS_BELOW:
             return True
     return False

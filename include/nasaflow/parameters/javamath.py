@@ -31,7 +31,7 @@ _SCALE_DOWN_ABOVE = float.fromhex("0x1.00000ffffffffp500")
 
 @numba.njit(cache=True, inline="always")
 def _high_word(value: float) -> int:
-    return np.int64(np.float64(value).view(np.int64)) >> 32
+    return int(np.int64(np.float64(value).view(np.int64)) >> 32)
 
 
 @numba.njit(cache=True, inline="always")

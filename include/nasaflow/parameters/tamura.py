@@ -312,7 +312,8 @@ def _angle_histogram(
 
 
 @numba.njit(cache=True)
-def _spread_around_peaks(histogram: np.ndarray, breaks: np.ndarray, peaks: np.ndarray) -> float:  # pragma: no cover
+def _spread_around_peaks(histogram: np.ndarray, breaks: np.ndarray,
+                         peaks: np.ndarray) -> float:  # pragma: no cover
     """Steps 4-6."""
     bins = histogram.shape[0]
     n_peaks = _find_peaks(histogram, PEAK_PERCENTILE, peaks)

@@ -39,7 +39,7 @@ def owner(settings: Settings) -> Iterator[psycopg.Connection]:
 
 def refused(conn: psycopg.Connection, statement: str, params: tuple = ()) -> bool:
     try:
-        conn.execute(statement, params)  # type: ignore[arg-type]
+        conn.execute(statement, params)
     except psycopg.errors.InsufficientPrivilege:
         return True
     return False
@@ -47,7 +47,7 @@ def refused(conn: psycopg.Connection, statement: str, params: tuple = ()) -> boo
 
 def test_three_distinct_logins(settings: Settings, writer: psycopg.Connection,
                                reader: psycopg.Connection, owner: psycopg.Connection) -> None:
-    users = [conn.execute("SELECT current_user").fetchone()[0]
+    users = [(conn.execute("SELECT current_user").fetchone() or ("",))[0]
              for conn in (owner, writer, reader)]
     assert users == [url_user(settings.db_owner_url), url_user(settings.db_url),
                      url_user(settings.db_reader_url)]

@@ -55,7 +55,8 @@ def descendants(root: int, table: dict[int, str]) -> set[int]:
                                 .rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-    found, frontier = set(), {root}
+    found: set[int] = set()
+    frontier = {root}
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier

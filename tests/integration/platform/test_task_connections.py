@@ -31,7 +31,7 @@ def test_the_test_target_reaches_the_test_database_as_writer_and_reader(
 def test_inside_the_suite_even_the_platform_target_reaches_the_test_database(
         settings: Settings) -> None:
     with writer_connection(PLATFORM) as conn:
-        assert conn.execute("SELECT current_database()").fetchone()[0] == database_of(
+        assert (conn.execute("SELECT current_database()").fetchone() or ("",))[0] == database_of(
             settings.db_url)
 
 

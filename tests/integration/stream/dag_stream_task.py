@@ -12,6 +12,7 @@ Exit codes: 0 the task succeeded, 3 it failed without retries (AirflowFailExcept
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,10 +41,10 @@ def main() -> int:
         "stream_to_postgres")
     task = dag.get_task("stream")
     context = {"params": dag.params, "conn": ConnectionAccessor()}
-    task.render_template_fields(context)  # type: ignore[arg-type]
+    task.render_template_fields(context)
     signal.signal(signal.SIGTERM, lambda *_: task.on_kill())
     try:
-        task.execute(context)  # type: ignore[arg-type]
+        task.execute(context)
     except AirflowFailException:
         traceback.print_exc()
         return FAILED_FOR_GOOD
@@ -73,7 +74,8 @@ class StreamTask:
         from tests.integration.stream.scratch_postgres import environment_for
 
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        # Open for the task's lifetime: stop() closes it.
+        self._log = open(log_path, "ab")  # noqa: SIM115 (outlives this method)
         kafka = {"conn_type": "generic", "host": bootstrap, "extra": {"topic": topic}}
         env = {**os.environ, **environment_for(db_url),
                "AIRFLOW_CONN_NASAFLOW_KAFKA": json.dumps(kafka),
@@ -100,10 +102,8 @@ class StreamTask:
         assert jvm in descendants(self.process.pid), "the lock holder is not this task's"
         pids = [jvm, *descendants(jvm)]
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return pids
 
     def wait(self, timeout: float) -> int:
@@ -114,18 +114,14 @@ class StreamTask:
         `grace` seconds is SIGKILLed. Returns the task's exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         leftovers = self.driver_pids()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
         for pid in leftovers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         code = self.process.wait(timeout=30)
         self._log.close()
         return code

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from nasaflow.db.migrate import migrate
 
@@ -77,7 +78,7 @@ class ScratchPostgres:
         """Create database `name` (with the project's migrations unless `migrated` is
         False); returns its URL."""
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         if migrated:
             # This cluster has only its superuser: it stands in for the writer and reader.
             migrate(self.url(name), SUPERUSER, SUPERUSER)

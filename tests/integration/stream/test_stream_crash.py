@@ -254,12 +254,14 @@ def recovery(settings: Settings, scratch_cluster: ScratchPostgres,
             # Steady state before each crash: backlog drained, every driver started so far
             # (two, plus one per crash) ready; a crash during a restart is a double fault.
             wait_until(lambda: caught_up(own, topic), 900, "the stream to catch up")
-            wait_until(lambda: task.log().count(READY) >= 2 + crash, 600, "the standby")
+            ready = 2 + crash
+            wait_until(lambda: task.log().count(READY) >= ready, 600,  # noqa: B023 (called here)
+                       "the standby")
             killed_at = datetime.now(UTC)
             assert wait_gone(task.kill_active_driver(own.db_url, STREAM_QUERY_NAME), 10) == []
             # A commit already on its way when the kill came does not count as back.
             dead_at = datetime.now(UTC)
-            wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, dead_at)
+            wait_until(lambda: first_batch_after(own, STREAM_QUERY_NAME, dead_at)  # noqa: B023 (called here)
                        is not None, RECOVERY_LIMIT_SECONDS * 3, f"a batch after crash {crash + 1}")
             back = first_batch_after(own, STREAM_QUERY_NAME, dead_at)
             assert back is not None

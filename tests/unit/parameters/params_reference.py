@@ -119,7 +119,8 @@ def guava_percentile(values: list[float], index: int) -> float:
 def lab_peaks(data: list[float], width: int = 1, percentile: int = 25) -> list[int]:
     """The lab's PeakDetection(width, percentile, 0, true).findPeaks, sorted by index."""
     padded = [data[0] - 0.1, *data, data[-1] - 0.1]
-    candidates = [m - 1 for m in range(1, len(data) + 1) if padded[m - 1] < padded[m] and padded[m + 1] < padded[m]]
+    candidates = [m - 1 for m in range(1, len(data) + 1)
+                  if padded[m - 1] < padded[m] and padded[m + 1] < padded[m]]
     by_height = sorted(candidates, key=lambda i: data[i], reverse=True)
     floor = guava_percentile(data, percentile)
     kept = [i for i in by_height if not data[i] < floor]
@@ -185,7 +186,7 @@ def directionality(cell: np.ndarray, quantization: int = 125, angle_along_x: flo
                 t_flat.append(math.atan2(gy, gx))
     threshold = 0.15 * max(r_flat)
     r_flat = [0.0 if r < threshold else r for r in r_flat]
-    t_flat = [0.0 if abs(r) < 1e-4 else t for r, t in zip(r_flat, t_flat)]
+    t_flat = [0.0 if abs(r) < 1e-4 else t for r, t in zip(r_flat, t_flat, strict=True)]
     breaks = smile_breaks(quantization)
     hist = [0.0] * (len(breaks) - 1)
     for t in t_flat:
@@ -196,7 +197,7 @@ def directionality(cell: np.ndarray, quantization: int = 125, angle_along_x: flo
     peaks = lab_peaks(hist)
     if not peaks:
         return 0.0
-    middle = [0, *[(a + b) // 2 for a, b in zip(peaks, peaks[1:])], len(breaks) - 1]
+    middle = [0, *[(a + b) // 2 for a, b in zip(peaks, peaks[1:], strict=False)], len(breaks) - 1]
     outer = 0.0
     for i, peak in enumerate(peaks):
         inner = 0.0

@@ -12,8 +12,10 @@ from nasaflow.parameters.tamura import tamura_directionality
 MOMENT_NAMES = ["mean", "std", "skewness", "kurtosis", "relative_smoothness", "tamura_contrast"]
 
 
-def one_cell(image: np.ndarray, names: list[str], **kwargs: object) -> dict[str, float]:
-    grid = compute_parameters(image, image.shape[0], names, **kwargs)
+def one_cell(image: np.ndarray, names: list[str], convention: str = "toolkit",
+             histogram: HistogramSettings | None = None) -> dict[str, float]:
+    grid = compute_parameters(image, image.shape[0], names, convention=convention,
+                              histogram=histogram)
     return {name: float(values[0, 0]) for name, values in grid.values.items()}
 
 
@@ -66,8 +68,9 @@ def test_ramp_from_one_entropy_is_about_ten_bits() -> None:
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("side", [4, 64])
 def test_constant_cell_moments_are_zero_or_undefined(dtype: type, side: int, convention: str) -> None:
-    cell = np.full((side, side), 7, dtype=dtype)
-    values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"], convention=convention)
+    cell: np.ndarray = np.full((side, side), 7, dtype=dtype)
+    values = one_cell(cell, [*MOMENT_NAMES, "tamura_directionality", "fractal_dimension"],
+                      convention=convention)
     assert values["mean"] == 7
     # Skewness and kurtosis divide by a zero variance: undefined, NaN (the toolkit's value).
     assert np.isnan(values["skewness"]) and np.isnan(values["kurtosis"])

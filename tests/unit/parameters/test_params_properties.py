@@ -175,7 +175,8 @@ def test_lab_edge_detector_matches_the_plain_java_port(seed: int, side: int, kin
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), side=st.integers(3, 40), kind=st.sampled_from(LAB_KINDS))
-def test_fractal_dimension_and_directionality_match_the_plain_java_port(seed: int, side: int, kind: str) -> None:
+def test_fractal_dimension_and_directionality_match_the_plain_java_port(seed: int, side: int,
+                                                                       kind: str) -> None:
     cell = lab_cell(seed, side, kind)
     assert fractal_dimension(cell[None])[0] == ref.fractal_dimension(cell)
     assert tamura_directionality(cell[None])[0] == ref.directionality(cell)

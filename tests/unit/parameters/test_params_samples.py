@@ -63,4 +63,5 @@ def test_full_size_sample_all_ten_parameters_in_bounded_memory() -> None:
         expected["tamura_directionality"] = ref.directionality(cell)
         expected["fractal_dimension"] = ref.fractal_dimension(cell)
         for name, value in expected.items():
-            assert grid.values[name][r, c] == pytest.approx(value, rel=1e-8, abs=1e-9, nan_ok=True), (name, r, c)
+            expected_value = pytest.approx(value, rel=1e-8, abs=1e-9, nan_ok=True)
+            assert grid.values[name][r, c] == expected_value, (name, r, c)

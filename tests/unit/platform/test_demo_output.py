@@ -10,6 +10,7 @@ from nasaflow.settings import PROJECT_ROOT
 def test_the_login_hint_names_the_env_key_not_the_password(monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", "pw-that-must-not-print")
     spec = importlib.util.spec_from_file_location("demo", PROJECT_ROOT / "ops" / "demo.py")
+    assert spec is not None and spec.loader is not None, "ops/demo.py is missing"
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
     hint = demo.login_hint("admin")

@@ -11,8 +11,11 @@ T1 = datetime(2026, 12, 1, 6, 0, 10, tzinfo=UTC)
 BATCH = LastBatch(41, 5120, T0, {0: 10, 1: 12})
 
 
+NO_LAG = Lag(0, 0.0)
+
+
 def status(task: TaskState, driver: str | None = "nasaflow-stream q host:1",
-           lag: Lag | None = Lag(0, 0.0)) -> StreamStatus:
+           lag: Lag | None = NO_LAG) -> StreamStatus:
     return StreamStatus(600, task, driver, BATCH, lag)
 
 

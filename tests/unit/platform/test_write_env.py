@@ -18,6 +18,7 @@ from nasaflow.settings import PROJECT_ROOT, url_user
 def write_env() -> ModuleType:
     spec = importlib.util.spec_from_file_location("write_env",
                                                   PROJECT_ROOT / "ops" / "write_env.py")
+    assert spec is not None and spec.loader is not None, "ops/write_env.py is missing"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
