@@ -51,14 +51,20 @@ SELECT format('CREATE DATABASE %I OWNER %I', d, o)
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
 SQL
 # pg_partman keeps image_parameters' monthly partitions (include/sql/007). Not a trusted
-# extension: created here by the superuser, its schema granted to the data database's owner.
-as_postgres "psql -q -v ON_ERROR_STOP=1 -d nasaflow" >/dev/null <<SQL || die "could not create the pg_partman extension"
-CREATE SCHEMA IF NOT EXISTS partman AUTHORIZATION nasaflow;
+# extension: created here by the superuser in the data database and the suite's copy of it,
+# its schema granted to their owner.
+data_owner=$(url_user "$NASAFLOW_DB_OWNER_URL")
+data_database=$(url_database "$NASAFLOW_DB_OWNER_URL")
+for database in "$data_database" "${data_database}_test"; do
+  as_postgres "psql -q -v ON_ERROR_STOP=1 -v owner=$data_owner -d $database" >/dev/null <<'SQL' \
+    || die "could not create the pg_partman extension in $database"
+CREATE SCHEMA IF NOT EXISTS partman AUTHORIZATION :"owner";
 CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
-GRANT ALL ON ALL TABLES IN SCHEMA partman TO nasaflow;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO nasaflow;
-GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO nasaflow;
+GRANT ALL ON ALL TABLES IN SCHEMA partman TO :"owner";
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO :"owner";
+GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO :"owner";
 SQL
+done
 nasaflow migrate >/dev/null || die "data schema migration failed"
 
 # --- Airflow metadata, login, pool ------------------------------------------------------------

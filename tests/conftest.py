@@ -143,6 +143,14 @@ def airflow_api() -> AirflowRestClient:
 
 
 @pytest.fixture(scope="session")
+def stream_running(airflow_api: AirflowRestClient) -> None:
+    """The platform's stream_to_postgres unpaused with its task running, as the platform
+    keeps it: for the tests that report on it (make status, the page's banner). It drains
+    the user's topic into the user's tables only, as it always does."""
+    airflow_api.ensure_running("stream_to_postgres", "stream")
+
+
+@pytest.fixture(scope="session")
 def test_stream(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The suite's own stream: spark_jobs/stream_to_postgres.py draining the test topic into
     the test database on a checkpoint under the test checkpoint folder, for the session.

@@ -50,6 +50,7 @@ NOW = datetime.now(UTC)
 CHECKPOINT = "checkpoint-a"
 #: The migrations the sink needs: nullable parameters and provenance, then compact storage.
 NULLABLE_MIGRATION = "005_nullable_parameters"
+ROLES_MIGRATION = "006_roles"
 STORAGE_MIGRATION = "007_partitioned_cells"
 
 
@@ -313,7 +314,7 @@ def test_the_sink_schema_check_names_the_migration_not_yet_applied(
             in message)
     assert ("stream_staged_cells lacks columns convention, calculator_version, observed_at"
             in message)
-    assert (f"apply migrations {NULLABLE_MIGRATION}, {STORAGE_MIGRATION} (nasaflow migrate)"
+    assert (f"apply migrations {NULLABLE_MIGRATION}, {ROLES_MIGRATION}, {STORAGE_MIGRATION} (nasaflow migrate)"
             in message)
 
 
@@ -324,7 +325,7 @@ def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
         conn.execute("ALTER TABLE image_parameters ALTER COLUMN skewness SET NOT NULL")
         conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
                      " skewness, schema_version) VALUES ('old', 64, 0, 0, 0.0, 1)")
-        assert migrate_schema(url) == [NULLABLE_MIGRATION, STORAGE_MIGRATION]
+        assert migrate_schema(url) == [NULLABLE_MIGRATION, ROLES_MIGRATION, STORAGE_MIGRATION]
         assert migrate_schema(url) == []
         assert conn.execute("SELECT skewness, convention, calculator_version FROM"
                             " image_parameters").fetchall() == [(0.0, None, None)]
