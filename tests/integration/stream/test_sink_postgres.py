@@ -314,8 +314,8 @@ def test_the_sink_schema_check_names_the_migration_not_yet_applied(
             in message)
     assert ("stream_staged_cells lacks columns convention, calculator_version, observed_at"
             in message)
-    assert (f"apply migrations {NULLABLE_MIGRATION}, {ROLES_MIGRATION}, {STORAGE_MIGRATION} (nasaflow migrate)"
-            in message)
+    assert (f"apply migrations {NULLABLE_MIGRATION}, {ROLES_MIGRATION}, {STORAGE_MIGRATION}"
+            " (nasaflow migrate)" in message)
 
 
 def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
