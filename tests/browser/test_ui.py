@@ -1,9 +1,11 @@
 """A user's journey through the Airflow UI in headless Chromium.
 
 Log in through Airflow's login page, find both DAGs in the list, trigger nasa_ingest for
-2022-08-02 (HMI magnetogram) through the DAG's trigger form, watch the run succeed on its
-page, then open the nasaflow plugin page from the navigation and see that run's image with
-its ten parameter heat maps loaded. Each run saves the plugin page's screenshot to
+2022-08-02 (HMI magnetogram) through the DAG's trigger form, with the data target set to the
+suite's own copies ("test"), watch the run succeed on its page, then open the nasaflow
+plugin page from the navigation and see an image of the user's platform (the demo's, which
+the user-data guard makes sure is there) with its ten parameter heat maps loaded: the page
+reads the platform's database, which the suite never writes. Each run saves the plugin page's screenshot to
 .local/artifacts/plugin-page.png (docs/plugin-page.png is a copy of one).
 
 Every check reads what the browser shows; the run's state is read from the run's page,
@@ -39,7 +41,9 @@ INGEST_DAG = "nasa_ingest"
 STREAM_DAG = "stream_to_postgres"
 RUN_DATE = "2022-08-02"
 WAVELENGTH = "magnetogram"
-IMAGE_ID = "2022_08_02__10_47_53_000__SDO_HMI_HMI_magnetogram"
+#: An image of the demo's ingest, on the plugin page (which reads the platform's data).
+IMAGE_ID = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193"
+IMAGE_LABEL = "AIA 193"
 #: The ten parameters as the plugin page names them (the alt text of each heat map).
 PARAMETER_LABELS = [
     "Entropy", "Mean", "Standard deviation", "Fractal dimension", "Skewness", "Kurtosis",
@@ -155,6 +159,10 @@ def form_run(ui: Page, ingest_dag: str) -> str:
     wavelengths = dialog.locator('textarea[name="element_wavelengths"]')
     wavelengths.fill(WAVELENGTH)
     expect(wavelengths).to_have_value(WAVELENGTH)
+    # `target` (an enum) is a searchable select: the run writes to the suite's copies.
+    dialog.locator("#element_target input[role=combobox]").fill("test")
+    ui.keyboard.press("Enter")
+    expect(dialog.locator('input[name="element_target"]')).to_have_value("test")
     dialog.get_by_role("button", name="Advanced Options").click()
     run_id_field = dialog.get_by_label("Run ID", exact=True)
     run_id_field.fill(run_id)
@@ -219,6 +227,7 @@ def test_trigger_form_creates_a_run_with_the_chosen_date_and_wavelength(
     # The conf is shown as highlighted JSON: match it regardless of the spacing.
     expect(conf).to_contain_text(re.compile(rf'"date"\s*:\s*"{RUN_DATE}"'))
     expect(conf).to_contain_text(re.compile(rf'"wavelengths"\s*:\s*\[\s*"{WAVELENGTH}"\s*\]'))
+    expect(conf).to_contain_text(re.compile(r'"target"\s*:\s*"test"'))
 
 
 def test_triggered_run_succeeds_on_its_page(ui: Page, finished_run: tuple[str, str]) -> None:
@@ -234,8 +243,8 @@ def test_triggered_run_succeeds_on_its_page(ui: Page, finished_run: tuple[str, s
 def test_plugin_page_lists_the_image_with_its_ten_heat_maps_loaded(
         ui: Page, successful_run: str) -> None:
     card = image_card(open_plugin_from_nav(ui), IMAGE_ID)
-    expect(card).to_contain_text("HMI magnetogram")
-    thumbnail = card.get_by_role("img", name="HMI magnetogram", exact=True)
+    expect(card).to_contain_text(IMAGE_LABEL)
+    thumbnail = card.get_by_role("img", name=IMAGE_LABEL, exact=True)
     assert expect_loaded(thumbnail) > 0, "thumbnail did not load"
     maps = card.locator(".strip img")
     expect(maps).to_have_count(len(PARAMETER_LABELS))
@@ -244,7 +253,7 @@ def test_plugin_page_lists_the_image_with_its_ten_heat_maps_loaded(
     assert all(width > 0 for width in widths.values()), f"heat maps not drawn: {widths}"
 
 
-def test_image_page_shows_ten_heat_maps_of_the_run(ui: Page, successful_run: str) -> None:
+def test_image_page_shows_ten_heat_maps_of_an_image(ui: Page, successful_run: str) -> None:
     frame = open_plugin_from_nav(ui)
     image_card(frame, IMAGE_ID).get_by_role("link", name=IMAGE_ID, exact=True).click()
     expect(frame.get_by_role("heading", name=IMAGE_ID, exact=True)).to_be_visible()
