@@ -26,6 +26,10 @@ import pytest
 
 from nasaflow.settings import TEST_SUFFIX, Settings, database_of, get_settings, isolated_for_tests
 
+#: The environment the suite was started with (the user's platform's), before the switch
+#: to the test copies: for commands that manage the platform itself (make up, make status),
+#: which must never start it on the test copies.
+PLATFORM_ENVIRON = dict(os.environ)
 #: The user's settings, as loaded by ops/with-env.sh: read, never used for data.
 PLATFORM_SETTINGS = Settings.from_env()
 #: The suite's own copies; every test and every process a test starts uses these.

@@ -47,7 +47,8 @@ class Snapshot:
         missing = []
         if not self.tables.get("images", (0, ""))[0]:
             missing.append("no image registered in the user's database")
-        if not self.tables.get("image_parameters", (0, ""))[0]:
+        # image_parameters is a view; its rows are those of the partitioned image_cells.
+        if not self.tables.get("image_cells", (0, ""))[0]:
             missing.append("no cell in the user's image_parameters")
         if not any("/images/" in path for path in self.files):
             missing.append("no file in the user's image store")

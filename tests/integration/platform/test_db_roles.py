@@ -62,18 +62,18 @@ def test_the_writer_changes_rows_but_not_the_schema(writer: psycopg.Connection) 
     assert refused(writer, f"CREATE TABLE roles_test_{uuid.uuid4().hex[:8]} (x int)")
     assert refused(writer, "DROP TABLE images")
     assert refused(writer, "ALTER TABLE images ADD COLUMN x int")
-    assert refused(writer, "TRUNCATE image_parameters")
+    assert refused(writer, "TRUNCATE image_cells")
     assert refused(writer, "INSERT INTO schema_migrations (version) VALUES ('999_forged')")
 
 
 def test_the_reader_reads_every_table_and_changes_nothing(reader: psycopg.Connection) -> None:
     tables = [row[0] for row in reader.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
-    assert {"images", "image_parameters", "stream_batches", "schema_migrations"} <= set(tables)
+    assert {"images", "image_cells", "stream_batches", "schema_migrations"} <= set(tables)
     for table in tables:
         reader.execute(f'SELECT count(*) FROM "{table}"')
     assert refused(reader, IMAGE_ROW, (f"roles-test-{uuid.uuid4().hex}",))
-    assert refused(reader, "DELETE FROM image_parameters")
+    assert refused(reader, "DELETE FROM image_cells")
     assert refused(reader, "UPDATE stream_batches SET rows = 0")
 
 

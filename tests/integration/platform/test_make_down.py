@@ -16,6 +16,7 @@ import pytest
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.settings import LOCAL_DIR, PROJECT_ROOT
 
+from tests.conftest import PLATFORM_ENVIRON
 from tests.integration.stream.streamkit import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.last_in_layer]
@@ -72,8 +73,10 @@ def port_open(port: int) -> bool:
 
 
 def make(target: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    # The platform's own environment: `make up` must start it on the user's data, never on
+    # the suite's test copies this process points at.
     return subprocess.run(["make", "-s", target], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, env=PLATFORM_ENVIRON)
 
 
 def test_make_down_ends_every_process_and_port_while_the_stream_runs(

@@ -16,7 +16,7 @@ import requests
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.settings import PROJECT_ROOT, Settings
 
-from tests.conftest import AIRFLOW_URL
+from tests.conftest import AIRFLOW_URL, PLATFORM_ENVIRON
 
 pytestmark = pytest.mark.services
 
@@ -110,7 +110,7 @@ def test_make_status_reports_every_service_healthy(stream_running: None) -> None
     deadline = time.monotonic() + 600
     while True:
         result = subprocess.run(["make", "-s", "status"], cwd=PROJECT_ROOT, capture_output=True,
-                                text=True, timeout=120, check=False)
+                                text=True, timeout=120, check=False, env=PLATFORM_ENVIRON)
         if result.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(10)

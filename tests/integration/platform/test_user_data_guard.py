@@ -63,8 +63,9 @@ def test_a_changed_row_file_checkpoint_or_offset_is_named(stand_in: Settings) ->
 
     before = take_snapshot(stand_in)
     with psycopg.connect(stand_in.db_url, autocommit=True) as conn:
-        conn.execute("UPDATE image_parameters SET entropy = 1.0"
-                     " WHERE image_id LIKE 'guard-test-%'")
+        # image_parameters is a view over image_cells (007): change the stored cells.
+        conn.execute("UPDATE image_cells SET entropy = 1.0 WHERE image_key IN"
+                     " (SELECT image_key FROM image_keys WHERE image_id LIKE 'guard-test-%')")
     new_file = Path(stand_in.data_dir) / "images" / "apod" / "extra.jpg"
     new_file.parent.mkdir(parents=True)
     new_file.write_bytes(b"x")
@@ -73,7 +74,7 @@ def test_a_changed_row_file_checkpoint_or_offset_is_named(stand_in: Settings) ->
     producer.send(stand_in.kafka_topic, b"another").get(timeout=30)
     producer.close()
     changes = before.changes_to(take_snapshot(stand_in))
-    assert any(line.startswith("table image_parameters:") for line in changes), changes
+    assert any(line.startswith("table image_cells") for line in changes), changes
     assert any(line.startswith(f"file {new_file}:") for line in changes), changes
     assert any("offsets/0" in line for line in changes), changes
     assert any(line.startswith(f"topic partition {stand_in.kafka_topic}/") for line in changes)
@@ -98,7 +99,8 @@ from nasaflow.settings import Settings
 
 def test_writes_to_the_platform():
     with psycopg.connect(Settings.from_env().db_url, autocommit=True) as conn:
-        conn.execute("UPDATE image_parameters SET mean = 2.0 WHERE image_id LIKE 'guard-test-%'")
+        conn.execute("UPDATE image_cells SET mean = 2.0 WHERE image_key IN"
+                     " (SELECT image_key FROM image_keys WHERE image_id LIKE 'guard-test-%')")
 '''
 SUITE_THAT_READS = '''
 def test_changes_nothing():

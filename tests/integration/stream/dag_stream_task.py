@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psycopg
 
+from nasaflow.operations.stream_status import lock_holder
 from nasaflow.settings import PROJECT_ROOT
 
 FAILED_FOR_GOOD = 3
@@ -92,12 +93,13 @@ class StreamTask:
         """SIGKILL the driver holding the query's lock, its JVM and everything the JVM
         started, at once, as a crash would; the task and its standby driver stay. Returns
         the pids killed."""
+        # The standby keeps a session of the same name while it waits: the driver to kill
+        # is the one whose session was granted the query's lock.
         with psycopg.connect(db_url, autocommit=True) as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT application_name FROM pg_stat_activity WHERE application_name"
-                " LIKE %s", (f"nasaflow-stream {query} %",))]
-        assert len(names) == 1, f"expected one lock holder of {query}, found {names}"
-        python_driver = int(names[0].rsplit(":", 1)[1])
+            holder = lock_holder(conn, query)
+        assert holder is not None and holder.startswith(f"nasaflow-stream {query} "), (
+            f"expected a driver holding the lock of {query}, found {holder}")
+        python_driver = int(holder.rsplit(":", 1)[1])
         jvm = int(Path(f"/proc/{python_driver}/stat").read_text().rsplit(")", 1)[1].split()[1])
         assert jvm in descendants(self.process.pid), "the lock holder is not this task's"
         pids = [jvm, *descendants(jvm)]

@@ -6,7 +6,8 @@ would) and takes A's locks itself, standing for a driver that took over. Then th
 lock goes. A must not commit batch 0: its lock is another's. Once the usurper lets go, a
 third driver on the same checkpoint commits the batch, once, with every cell.
 
-Runs in a private schema: it locks image_parameters, which the platform's stream writes.
+Runs in a private schema: it locks image_cells (the table under the image_parameters
+view), which the platform's stream writes.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ class FencedRun:
 
 
 def waiting_on_image_parameters(private: Settings) -> bool:
-    """Whether a session waits for a lock on image_parameters (the held-up commit)."""
+    """Whether a session waits for a lock on image_cells (the held-up commit)."""
     return bool(fetch(private, "SELECT 1 FROM pg_locks WHERE locktype = 'relation' AND NOT"
-                               " granted AND relation = 'image_parameters'::regclass"))
+                               " granted AND relation = 'image_cells'::regclass"))
 
 
 def lock_session_pid(private: Settings, query: str) -> int:
@@ -121,7 +122,7 @@ def run(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             producer.send_all((f"{prefix}{n}".encode(),
                                band(f"{prefix}{n}", part, PARTS, ROWS_PER_PART, COLS))
                               for n in range(IMAGES) for part in range(PARTS))
-            blocker.execute("LOCK TABLE image_parameters IN SHARE MODE")
+            blocker.execute("LOCK TABLE image_cells IN SHARE MODE")
             stale = Driver(settings, args, folder / "stale.log", env)
             wait_until(lambda: waiting_on_image_parameters(private), 240,
                        "driver A to stage batch 0 and start its commit")
