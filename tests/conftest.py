@@ -76,10 +76,13 @@ def reset_test_database(settings: Settings) -> None:
     import psycopg
 
     from nasaflow.db.migrate import migrate_settings
+    from nasaflow.db.partitions import forget_partitioning
 
     assert database_of(settings.db_owner_url).endswith(TEST_SUFFIX), "not a test database"
     with psycopg.connect(settings.db_owner_url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        # pg_partman keeps its configuration of the dropped tables in its own schema.
+        forget_partitioning(conn, "public")
         conn.execute("CREATE SCHEMA public")
     migrate_settings(settings)
 
