@@ -81,16 +81,33 @@ def test_a_changed_row_file_checkpoint_or_offset_is_named(stand_in: Settings) ->
     assert not any(line.startswith("table images:") for line in changes), changes
 
 
-def test_a_platform_without_data_is_not_vouched_for(settings: Settings, tmp_path: Path,
-                                                    fresh_topic: Callable[..., str]) -> None:
-    empty = replace(settings, kafka_topic=fresh_topic(), data_dir=str(tmp_path / "d"),
-                    checkpoint_dir=str(tmp_path / "c"))
+def test_a_platform_without_data_is_not_vouched_for(settings: Settings,
+                                                    tmp_path: Path) -> None:
+    # The broker does not create topics on demand: this name stays absent.
+    empty = replace(settings, kafka_topic=f"absent-{uuid.uuid4().hex[:12]}",
+                    data_dir=str(tmp_path / "d"), checkpoint_dir=str(tmp_path / "c"))
     snapshot = take_snapshot(empty)
     # The test database may hold other tests' rows: empty its tables in the snapshot only.
     bare = replace(snapshot, tables={table: (0, "0") for table in snapshot.tables})
     missing = bare.missing_data()
-    for what in ("no image registered", "no cell", "no file", "no message"):
+    for what in ("no image registered", "no cell", "no file", "topic does not exist"):
         assert any(what in line for line in missing), (what, missing)
+
+
+def test_an_empty_topic_is_compared_and_a_publish_to_it_is_named(
+        stand_in: Settings, fresh_topic: Callable[..., str]) -> None:
+    """A database that already holds the demo's cells makes the demo skip compute, so a
+    fresh Kafka stays empty; the end offsets still show any message the suite adds."""
+    from kafka import KafkaProducer
+
+    platform = replace(stand_in, kafka_topic=fresh_topic())
+    before = take_snapshot(platform)
+    assert before.missing_data() == [] and set(before.offsets.values()) == {0}
+    producer = KafkaProducer(bootstrap_servers=platform.kafka_bootstrap)
+    producer.send(platform.kafka_topic, b"published by the suite").get(timeout=30)
+    producer.close()
+    changes = before.changes_to(take_snapshot(platform))
+    assert [line for line in changes if line.startswith("topic partition")] != [], changes
 
 
 SUITE_THAT_WRITES = '''
