@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,39 @@ def take_snapshot(settings: Settings) -> Snapshot:
                     topic_offsets(settings.kafka_bootstrap, settings.kafka_topic))
 
 
+def stream_driver_up(settings: Settings) -> bool:
+    """Whether a driver of the platform's stream holds its query's lock."""
+    import psycopg
+
+    from nasaflow.operations.stream_status import lock_holder
+    from nasaflow.spark_launch import STREAM_QUERY_NAME
+
+    with psycopg.connect(settings.db_reader_url, autocommit=True) as conn:
+        return lock_holder(conn, STREAM_QUERY_NAME) is not None
+
+
+def wait_until_quiet(settings: Settings, interval_s: float = 20,
+                     timeout_s: float = 300) -> Snapshot:
+    """The platform's data once the demo's aftermath has settled: its stream's driver is up
+    and two snapshots `interval_s` apart, both taken while it was, are equal.
+
+    The demo starts the stream; when its ingest finds every cell already landed (a
+    database that outlived its checkpoints) it returns before the new driver has written
+    its first checkpoint and batch, which would otherwise show up as the suite's change.
+    """
+    deadline = time.monotonic() + timeout_s
+    previous: Snapshot | None = None
+    while True:
+        current = take_snapshot(settings) if stream_driver_up(settings) else None
+        if current is not None and current == previous:
+            return current
+        if time.monotonic() > deadline:
+            pytest.exit(f"[guard] the platform did not settle within {timeout_s:.0f} s after"
+                        " the demo (is stream_to_postgres running?)", returncode=1)
+        previous = current
+        time.sleep(interval_s)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(OPTION, action="store_true",
                      help="fail the session if the user's data changed (make test)")
@@ -144,7 +178,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if demo.returncode != 0:
             pytest.exit(f"[guard] the demo's ingest failed (exit {demo.returncode}): nothing"
                         " to protect, so nothing to prove; see its output above", returncode=1)
-        snapshot = take_snapshot(settings)
+        snapshot = wait_until_quiet(settings)
     session.config.stash[SNAPSHOT_KEY] = snapshot
     print(f"\n[guard] recorded the user's data: {len(snapshot.tables)} tables, "
           f"{len(snapshot.files)} files, {len(snapshot.offsets)} topic partitions", flush=True)

@@ -77,7 +77,15 @@ def wait_for_final_state(page: Page, run_id: str, timeout_s: float) -> str:
     badge = run_state_badge(page)
     while True:
         page.goto(run_page_url(run_id))
-        expect(page.get_by_role("heading", name=run_id, exact=True)).to_be_visible()
+        try:
+            expect(page.get_by_role("heading", name=run_id, exact=True)).to_be_visible(
+                timeout=15_000)
+        except AssertionError:
+            # A page whose translations failed to load shows its keys and no heading:
+            # load it again, unless the time is up.
+            if time.monotonic() >= deadline:
+                raise
+            continue
         expect(badge).to_be_visible()
         remaining_ms = max(1_000, int((deadline - time.monotonic()) * 1000))
         try:
