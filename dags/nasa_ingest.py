@@ -5,18 +5,24 @@ Every day (and for any past day you ask for) this DAG:
 
 1. **plan**: asks Helioviewer for the SDO image nearest to each request time of the day
    (wavelengths x cadence) and APOD for the day's picture; images out of tolerance are
-   recorded as gaps, APOD videos as skips, duplicates collapse on the image id;
-2. **download** (one mapped task per image, pool `nasa_api` = 2 concurrent calls):
-   streams to a `.part` file, verifies size, format signature and decode, renames
-   atomically; a file already verified is not fetched again; an image that stays corrupt,
-   or is smaller than the cell size, is quarantined with its reason while the others go on;
-3. **register**: upserts the images into `images`, the quarantined into
-   `quarantined_images`, and writes the run's manifest for Spark;
-4. **compute_parameters**: `spark-submit spark_jobs/compute_parameters.py` computes the ten
+   recorded as gaps, APOD videos as skips, duplicates collapse on the image id; the
+   downloads are cut into at most `NASAFLOW_INGEST_CHUNKS_PER_CHANNEL` chunks per channel,
+   so a day of 2,400 images is ~20 tasks, not 2,400;
+2. **download_chunk** (one mapped task per chunk, pool `nasa_api`, a few threads each):
+   streams each image to a `.part` file, verifies size, format and decode, renames
+   atomically (a verified file is not fetched again), upserts it into `images`, and
+   every few images hands those not yet landed to the compute (the run's manifest
+   folder); a corrupt image, or one smaller than the cell size, is quarantined with its
+   reason while the others go on; the log shows images done / total;
+3. **compute_parameters** (starts with the downloads): `spark-submit
+   spark_jobs/compute_parameters.py` follows the manifest folder, computes the ten
    parameters per cell and publishes them to Kafka topic `image-parameters`;
+4. **close_downloads**: once every chunk ended, closes the folder (the compute then ends)
+   and gathers what the run expects to land;
 5. **await_landing**: waits (reschedule mode, no worker slot held) until PostgreSQL holds
    every cell of every image; the `stream_to_postgres` DAG must be running;
-6. **finish**: fails the run, naming them, if any image was quarantined.
+6. **finish**: fails the run, naming them, if any image was quarantined or a chunk
+   failed; with `NASAFLOW_DROP_LANDED_IMAGES` it first deletes the landed files.
 
 **Trigger for a date**: fill *date* (UTC day) in the form, or leave it empty to ingest the
 run's data interval. **Backfill a range**: `airflow backfill create --dag-id nasa_ingest
@@ -31,22 +37,21 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from nasaflow.ingest.targets import PLATFORM, TARGETS, run_settings, target_suffix
+from nasaflow.ingest import steps
+from nasaflow.ingest.targets import PLATFORM, TARGETS, target_suffix
 from nasaflow.settings import get_settings
 from nasaflow.sources.helioviewer import SDO_SOURCES
 from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
 
 SETTINGS = get_settings()
 PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
-
-
 
 
 @dag(
@@ -58,7 +63,8 @@ PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
     max_active_runs=2,
     doc_md=__doc__,
     tags=["nasaflow", "ingest", "nasa"],
-    user_defined_macros={"target_suffix": target_suffix},
+    user_defined_macros={"target_suffix": target_suffix,
+                         "manifest_folder": partial(steps.manifest_folder, SETTINGS)},
     default_args={
         "owner": "nasaflow",
         "retries": 2,
@@ -91,118 +97,40 @@ PATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
 )
 def nasa_ingest() -> None:
     @task(pool="nasa_api")
-    def plan(params: dict[str, Any], data_interval_start: datetime | None = None,
+    def plan(params: dict[str, Any], run_id: str | None = None,
+             data_interval_start: datetime | None = None,
              data_interval_end: datetime | None = None) -> list[dict[str, Any]]:
-        """The images of the day to download; gaps and skips are logged, not failed."""
-        from airflow.sdk.exceptions import AirflowFailException
+        """The day's downloads in chunks (at most a few per channel), with the run's
+        manifest folder made empty; gaps and skips are logged, bad input fails the run."""
+        return steps.plan(SETTINGS, params, run_id or "", data_interval_start,
+                          data_interval_end)
 
-        from nasaflow.ingest import SourceClients, plan_images
-        from nasaflow.ingest.plan import day_to_ingest
-        from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
+    @task(pool="nasa_api", map_index_template="{{ chunk_label }}")
+    def download_chunk(chunk: dict[str, Any], params: dict[str, Any],
+                       run_id: str | None = None) -> dict[str, Any]:
+        """One chunk's images verified, registered and handed to the running compute."""
+        return steps.download_chunk(SETTINGS, chunk, params, run_id or "")
 
-        try:
-            start, end = day_to_ingest(params.get("date"), data_interval_start,
-                                       data_interval_end)
-            planned = plan_images(start, end, params["sources"], params["wavelengths"],
-                                  params["cadence_minutes"],
-                                  clients=SourceClients.from_settings(
-                                      run_settings(SETTINGS, params["target"])))
-        except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
-            raise AirflowFailException(f"bad input: {error}") from error
-        for entry in planned:
-            if entry.status != "download":
-                print(f"{entry.status}: {entry.source} {entry.wavelength} "
-                      f"{entry.requested_at[0]:%Y-%m-%d %H:%M} - {entry.reason}")
-        downloads = [entry.to_dict() for entry in planned if entry.status == "download"]
-        print(f"{len(downloads)} images to fetch for {start:%Y-%m-%d} .. {end:%Y-%m-%d}")
-        return downloads
-
-    @task(pool="nasa_api", map_index_template="{{ image_name }}")
-    def download(planned: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        """One verified image in the store, or its quarantine record if it stays corrupt
-        or has no cell of the run's size."""
-        from airflow.sdk import get_current_context
-
-        from nasaflow.ingest import SourceClients, download_image, quarantined_from
-        from nasaflow.sources.errors import CorruptImageError
-
-        # A key of our own for map_index_template, beyond the keys Context declares.
-        context, image_name = get_current_context(), planned.get("filename") or planned.get("id")
-        context["image_name"] = image_name  # type: ignore[typeddict-unknown-key]
-        settings = run_settings(SETTINGS, params["target"])
-        try:
-            image = download_image(planned, clients=SourceClients.from_settings(settings),
-                                   data_dir=settings.data_dir, patch_size=params["patch_size"])
-        except CorruptImageError as error:
-            record = quarantined_from(planned, error)
-            print(f"quarantined {record.id}: {record.reason}")
-            return {"quarantined": record.to_dict()}
-        print(f"{'downloaded' if image.downloaded else 'already verified'}: {image.path}")
-        return {"image": image.to_dict()}
-
-    # ALL_DONE: the images that did download are registered and computed even when another
-    # image's download failed for good (that task fails the run, naming the file); and a
-    # day without images (no download task at all) still gets its empty manifest.
+    # ALL_DONE: the folder is closed (so the compute ends) even when a chunk failed.
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def register(results: list[dict[str, Any]], planned: list[dict[str, Any]],
-                 params: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-        """Upsert images and quarantine records; write the Spark manifest of the images
-        whose cells are not all in PostgreSQL yet (a complete image is not recomputed)."""
-        from nasaflow.ingest import quarantine, register_images
-        from nasaflow.ingest.targets import writer_connection
-        from nasaflow.manifest import ImageRecord, write_manifest
-        from nasaflow.parameters.grid import cell_count
-        from nasaflow.sink.landing import missing_cells
+    def close_downloads(results: list[dict[str, Any] | None], chunks: list[dict[str, Any]],
+                        params: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        """Close the manifest folder and gather what the run expects to land."""
+        return steps.close_downloads(SETTINGS, results, chunks, params, run_id or "")
 
-        settings = run_settings(SETTINGS, params["target"])
-        patch = params["patch_size"]
-        done = [result for result in results if result]  # a failed download left no result
-        images = [result["image"] for result in done if "image" in result]
-        quarantined = [result["quarantined"] for result in done if "quarantined" in result]
-        finished = {record["id"] for record in images + quarantined}
-        failed = sorted(entry.get("filename") or entry["id"] for entry in planned
-                        if entry["id"] not in finished)
-        expected = {image["id"]: cell_count((image["height"], image["width"]), patch)
-                    for image in images}
-        with writer_connection(params["target"]) as conn:
-            with conn.transaction():
-                register_images(conn, images)
-                quarantine(conn, quarantined)
-            incomplete = missing_cells(conn, list(expected), patch, expected)
-        to_compute = [image for image in images if image["id"] in incomplete]
-        print(f"{len(images)} images registered, {len(to_compute)} to compute, "
-              f"{len(quarantined)} quarantined, {len(failed)} failed to download: {failed}")
-        manifest = None
-        if to_compute:
-            safe_run_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id or "")
-            manifest_dir = Path(settings.data_dir) / "manifests"
-            manifest_dir.mkdir(parents=True, exist_ok=True)
-            manifest = str(manifest_dir / f"{safe_run_id}.jsonl")
-            write_manifest(manifest, [ImageRecord.from_dict(image) for image in to_compute])
-        return {
-            "manifest": manifest,
-            "expected": expected,
-            "quarantined": {record["id"]: record["reason"] for record in quarantined},
-            "failed_downloads": failed,
-        }
-
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def has_images(registered: dict[str, Any]) -> bool:
-        """Skip the compute step when no image of the day needs computing."""
-        return bool(registered["manifest"])
-
+    # Started with the downloads: follows the manifest folder until close_downloads.
     compute_parameters = SparkSubmitOperator(
         task_id="compute_parameters",
         conn_id="spark_default",
         application=str(COMPUTE_APPLICATION),
         name="nasaflow-compute-{{ dag_run.run_id }}",
         application_args=[
-            "--manifest", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}",
+            "--manifest", "{{ manifest_folder(params.target, run_id) }}",
             "--patch-size", "{{ params.patch_size }}",
             "--bootstrap", "{{ conn.nasaflow_kafka.host }}",
             "--topic", "{{ conn.nasaflow_kafka.extra_dejson.topic }}"
                        "{{ target_suffix(params.target) }}",
-            "--report", "{{ ti.xcom_pull(task_ids='register')['manifest'] }}.report.json",
+            "--report", "{{ manifest_folder(params.target, run_id) }}/report.json",
         ],
         conf=spark_conf(SETTINGS),
         env_vars={"PYSPARK_PYTHON": sys.executable, **submit_env(SETTINGS)},
@@ -211,49 +139,24 @@ def nasa_ingest() -> None:
 
     @task.sensor(poke_interval=10, timeout=SETTINGS.landing_timeout_minutes * 60,
                  mode="reschedule", trigger_rule=TriggerRule.NONE_FAILED)
-    def await_landing(registered: dict[str, Any], params: dict[str, Any],
+    def await_landing(closed: dict[str, Any], params: dict[str, Any],
                       dag_run: Any = None) -> PokeReturnValue:
-        """Done when every cell of every image of the run is queryable in PostgreSQL."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from nasaflow.ingest.targets import reader_connection
-        from nasaflow.sink.landing import missing_cells, rejected_messages
-
-        expected: dict[str, int] = registered["expected"]
-        with reader_connection(params["target"]) as conn:
-            missing = missing_cells(conn, list(expected), params["patch_size"], expected)
-            rejected = rejected_messages(conn, list(missing), since=dag_run.start_date)
-        if rejected:
-            raise AirflowFailException(f"messages refused by the stream: {rejected}")
-        landed = sum(expected.values()) - sum(missing.values())
-        print(f"{landed}/{sum(expected.values())} cells landed; still missing: {missing}")
-        return PokeReturnValue(is_done=not missing, xcom_value=landed)
+        """Done when every cell of every verified image is queryable in PostgreSQL."""
+        return steps.check_landing(closed, params, dag_run.start_date)
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
-    def finish(registered: dict[str, Any]) -> int:
-        """Fail the run, naming them, when images were quarantined or could not be
-        downloaded (the others were ingested); else report the count."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        problems = []
-        if registered["quarantined"]:
-            problems.append(f"{len(registered['quarantined'])} image(s) quarantined: "
-                            f"{registered['quarantined']}")
-        if registered.get("failed_downloads"):
-            problems.append(f"{len(registered['failed_downloads'])} download(s) failed after "
-                            f"retries: {registered['failed_downloads']}")
-        if problems:
-            raise AirflowFailException("; ".join(problems) + " (the other images were ingested)")
-        return len(registered["expected"])
+    def finish(closed: dict[str, Any], params: dict[str, Any]) -> int:
+        """Fail the run naming quarantined images and failed chunks; else count images."""
+        return steps.finish(SETTINGS, closed, params)
 
     # mypy reads each task's Python signature: at parse time upstream results are XComArgs
-    # and Airflow injects the context arguments (params, dag_run) itself at run time; misc:
-    # Airflow's Task type declares __call__ as an attribute.
-    planned = plan()  # type: ignore[call-arg, misc]
-    registered = register(download.expand(planned=planned), planned)  # type: ignore[call-arg, arg-type, misc]
-    gate = has_images(registered)  # type: ignore[arg-type]
-    landing = await_landing(registered)  # type: ignore[call-arg, arg-type, misc]
-    gate >> compute_parameters >> landing >> finish(registered)  # type: ignore[arg-type]
+    # and Airflow injects the context arguments (params, run_id, dag_run) at run time;
+    # misc: Airflow's Task type declares __call__ as an attribute.
+    chunks = plan()  # type: ignore[call-arg, misc]
+    results = download_chunk.expand(chunk=chunks)
+    closed = close_downloads(results, chunks)  # type: ignore[call-arg, arg-type, misc]
+    landing = await_landing(closed)  # type: ignore[call-arg, arg-type, misc]
+    chunks >> compute_parameters >> landing >> finish(closed)  # type: ignore[call-arg, arg-type, misc]
 
 
 nasa_ingest()

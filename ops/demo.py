@@ -102,8 +102,8 @@ def main() -> int:
     state = api.wait_for_run("nasa_ingest", run_id, timeout=1200,
                              on_progress=Progress(started))
     registered = next(ti for ti in api.task_instances("nasa_ingest", run_id)
-                      if ti["task_id"] == "register")
-    image_ids = list(api.get(f"/dags/nasa_ingest/dagRuns/{run_id}/taskInstances/register"
+                      if ti["task_id"] == "close_downloads")
+    image_ids = list(api.get(f"/dags/nasa_ingest/dagRuns/{run_id}/taskInstances/close_downloads"
                              "/xcomEntries/return_value", deserialize="true",
                              stringify="false")["value"]["expected"]) \
         if registered["state"] == "success" else []

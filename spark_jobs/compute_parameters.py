@@ -6,6 +6,10 @@ tasks with one producer per partition, and only small per-task statuses come bac
 driver, which writes the report and exits non-zero when an image or Kafka failed.
 Everything but the Spark wiring is in the nasaflow.compute package.
 
+`--manifest` is a file (compute its images) or a run's manifest folder: then the job
+follows it, computing each batch of parts as the downloads add them, and ends when the
+run has closed the folder (see nasaflow.manifest).
+
 Exit codes: 0 all published; 1 some images failed (named in the report and on stdout);
 2 bad arguments or manifest; 3 Kafka unreachable after bounded retries.
 """
@@ -15,13 +19,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 
 from nasaflow.compute.plan import Plan, partition_tasks, plan_tasks
 from nasaflow.compute.publish import JobConfig, TaskStatus, publish_partition, warm_up
 from nasaflow.compute.report import Report, summarize
-from nasaflow.manifest import ImageRecord, ManifestError, read_manifest
+from nasaflow.manifest import ImageRecord, ManifestError, follow_manifest, read_manifest
 from nasaflow.messaging.publisher import DEFAULT_TIMEOUT_S, Publisher, PublishError
 from nasaflow.settings import get_settings
 
@@ -41,7 +46,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", required=True,
-                        help="JSON Lines file, one image per line (written by nasa_ingest)")
+                        help="JSON Lines file, one image per line, or a run's manifest "
+                             "folder to follow until closed (written by nasa_ingest)")
+    parser.add_argument("--follow-timeout", type=positive_int, default=12 * 3600,
+                        help="seconds to wait for a followed folder to close "
+                             "(default %(default)s)")
     parser.add_argument("--patch-size", type=positive_int, default=settings.patch_size,
                         help="cell side in pixels (default %(default)s)")
     parser.add_argument("--band-rows", type=positive_int, default=None,
@@ -58,41 +67,60 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_on_spark(records: list[ImageRecord], config: JobConfig,
-                 band_rows: int | None) -> tuple[Plan, list[TaskStatus], dict[str, float]]:
-    """Plan, warm up one Python worker per core, then compute and publish on executors;
-    returns the plan, the per-task statuses and the timings."""
+def run_on_spark(batches: Iterable[list[ImageRecord]], config: JobConfig,
+                 band_rows: int | None,
+                 ) -> tuple[list[ImageRecord], Plan, list[TaskStatus], dict[str, float]]:
+    """Plan each batch, warm up one Python worker per core once, then compute and publish
+    on executors; returns every record, the merged plan, the per-task statuses and the
+    timings."""
     from pyspark.sql import SparkSession
 
     started = time.perf_counter()
     spark = SparkSession.builder.appName("nasaflow-compute-parameters").getOrCreate()
-    timing = {"spark_session_s": time.perf_counter() - started}
+    timing = {"spark_session_s": time.perf_counter() - started, "compute_publish_s": 0.0}
+    records: list[ImageRecord] = []
+    merged = Plan(tasks=[])
+    statuses: list[TaskStatus] = []
     try:
         context = spark.sparkContext
         context.setLogLevel("WARN")
         cores = context.defaultParallelism
-        plan = plan_tasks(records, config.patch_size, cores, band_rows)
-        groups = partition_tasks(plan.tasks, cores)
-        statuses: list[TaskStatus] = []
-        if groups:
+        for batch in batches:
+            plan = plan_tasks(batch, config.patch_size, cores, band_rows)
+            groups = partition_tasks(plan.tasks, cores)
+            if groups and "warm_up_s" not in timing:
+                started = time.perf_counter()
+                context.parallelize(range(cores), cores).foreach(warm_up)
+                timing["warm_up_s"] = time.perf_counter() - started
             started = time.perf_counter()
-            context.parallelize(range(cores), cores).foreach(warm_up)
-            timing["warm_up_s"] = time.perf_counter() - started
-            started = time.perf_counter()
-            statuses = (context.parallelize(groups, len(groups))
-                        .mapPartitions(partial(publish_partition, config=config))
-                        .collect())
-            timing["compute_publish_s"] = time.perf_counter() - started
+            if groups:
+                statuses += (context.parallelize(groups, len(groups))
+                             .mapPartitions(partial(publish_partition, config=config))
+                             .collect())
+            timing["compute_publish_s"] += time.perf_counter() - started
+            records += batch
+            merged.tasks.extend(plan.tasks)
+            merged.refused.extend(plan.refused)
+            merged.layouts.update(plan.layouts)
+            print(f"batch of {len(batch)} images done in {time.perf_counter() - started:.1f} s;"
+                  f" {len(records)} images so far", flush=True)
     finally:
         spark.stop()
-    return plan, statuses, timing
+    return records, merged, statuses, timing
+
+
+def batches_of(manifest: str, follow_timeout: float) -> Iterable[list[ImageRecord]]:
+    """One batch (a manifest file) or a batch per poll of a followed manifest folder."""
+    if Path(manifest).is_dir():
+        return follow_manifest(manifest, timeout_seconds=follow_timeout)
+    return [read_manifest(manifest)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code (see the module docstring)."""
     args = parse_args(argv)
     try:
-        records = read_manifest(args.manifest)
+        batches = batches_of(args.manifest, args.follow_timeout)
     except (OSError, ManifestError) as exc:
         print(f"error: cannot read the manifest: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -102,11 +130,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         Publisher(args.bootstrap, args.topic, timeout_s=args.kafka_timeout).close()
     except PublishError as exc:
-        plan = Plan(tasks=[])
+        # A followed folder is not waited for: the task fails now and Airflow retries it.
+        records = [] if Path(args.manifest).is_dir() else [
+            record for batch in batches for record in batch]
         statuses = [TaskStatus(record.id, error=str(exc), kafka_error=True) for record in records]
-        report = summarize(records, plan, statuses, run)
+        report = (summarize(records, Plan(tasks=[]), statuses, run) if records
+                  else Report([], str(exc), run))
     else:
-        plan, statuses, timing = run_on_spark(records, config, args.band_rows)
+        try:
+            records, plan, statuses, timing = run_on_spark(batches, config, args.band_rows)
+        except (OSError, ManifestError, TimeoutError) as exc:
+            print(f"error: cannot read the manifest: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         report = summarize(records, plan, statuses, {**run, "timing": timing})
     finish(report, args.report)
     return report.exit_code

@@ -162,10 +162,14 @@ def test_stream(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     """The suite's own stream: spark_jobs/stream_to_postgres.py draining the test topic into
     the test database on a checkpoint under the test checkpoint folder, for the session.
     The platform's stream_to_postgres is left alone (it serves the user's data)."""
-    import signal
     import subprocess
 
-    from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
+    from nasaflow.spark_launch import (
+        STREAM_APPLICATION,
+        stop_submitted,
+        submit_command,
+        submit_env,
+    )
 
     log_path = tmp_path_factory.mktemp("stream") / "stream.log"
     args = ["--topic", settings.kafka_topic, "--query-name", "e2e" + TEST_SUFFIX,
@@ -179,13 +183,7 @@ def test_stream(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         yield
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        stop_submitted(process)
 
 
 @pytest.fixture(scope="session")

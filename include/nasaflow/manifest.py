@@ -4,14 +4,23 @@ The ingest DAG writes a manifest for each run and hands its path to the Spark jo
 job never queries the database or walks the image store: the manifest alone says which
 files to read and what to put in each message's header. JSON Lines keeps it appendable,
 diffable, and readable line by line on the driver.
+
+A run's manifest is a folder that grows while the images download: each download chunk
+adds part files of a few verified images (`write_manifest_part`, atomic), and closes
+nothing; when every chunk has ended the run writes the closing marker
+(`close_manifest`). The Spark job follows the folder (`ManifestFollower`), computing each
+part as it appears, so compute overlaps the downloads, and stops once the folder is
+closed and every part is done.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -166,3 +175,94 @@ def write_manifest(path: str | os.PathLike[str], records: Iterable[ImageRecord])
         os.fsync(handle.fileno())
     os.replace(temporary, target)
     return count
+
+
+#: The marker a run writes into its manifest folder once no part will be added.
+CLOSED_MARKER = "_closed"
+PART_SUFFIX = ".jsonl"
+_PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def write_manifest_part(directory: str | os.PathLike[str], name: str,
+                        records: Iterable[ImageRecord]) -> Path:
+    """Add the part `name` (letters, digits, `_.-`) to a run's manifest folder, atomically
+    (a reader never sees half a part); returns its path. Rewriting a part (a retried
+    chunk) replaces it whole.
+
+    Raises:
+        ManifestError: the name could escape the folder or hide as a dotfile, or the
+            folder is already closed (a part added then would never be computed).
+    """
+    if not _PART_NAME.fullmatch(name):
+        raise ManifestError(f"manifest part name {name!r}: letters, digits and _.- only")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / CLOSED_MARKER).exists():
+        raise ManifestError(f"{folder} is closed: a part added now would not be computed")
+    target = folder / f"{name}{PART_SUFFIX}"
+    write_manifest(target, records)
+    return target
+
+
+def close_manifest(directory: str | os.PathLike[str]) -> None:
+    """Mark a run's manifest folder complete: its follower stops after the last part."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CLOSED_MARKER).touch()
+
+
+@dataclass
+class ManifestFollower:
+    """Hands out a growing manifest folder's parts, each once, in name order.
+
+    The closing marker is read before the folder is listed, so a folder seen closed has
+    all its parts in that listing: `finished` never drops a part written just before the
+    close.
+    """
+
+    directory: Path
+    taken: set[str] = field(default_factory=set)
+    finished: bool = False
+
+    def poll(self) -> list[Path]:
+        """The parts not handed out yet; sets `finished` when the folder is closed and
+        nothing is left."""
+        closed = (self.directory / CLOSED_MARKER).exists()
+        fresh = sorted(path for path in self.directory.glob(f"*{PART_SUFFIX}")
+                       if not path.name.startswith(".") and path.name not in self.taken)
+        self.taken.update(path.name for path in fresh)
+        self.finished = closed and not fresh
+        return fresh
+
+
+def follow_manifest(directory: str | os.PathLike[str], *, poll_seconds: float = 1.0,
+                    timeout_seconds: float = 12 * 3600,
+                    sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], float] = time.monotonic,
+                    ) -> Iterator[list[ImageRecord]]:
+    """The records of each batch of new parts of a manifest folder, until it is closed
+    and fully read. An image named again by a later part (a retried chunk) is left out.
+
+    Raises:
+        ManifestError: a part is not a valid manifest.
+        TimeoutError: the folder was not closed within `timeout_seconds` (the run that
+            should close it died); what was read so far has been yielded.
+    """
+    follower = ManifestFollower(Path(directory))
+    seen: set[str] = set()
+    deadline = clock() + timeout_seconds
+    while True:
+        parts = follower.poll()
+        if follower.finished:
+            return
+        fresh = []
+        for record in (record for part in parts for record in read_manifest(part)):
+            if record.id not in seen:
+                seen.add(record.id)
+                fresh.append(record)
+        if fresh:
+            yield fresh
+        elif not parts:
+            if clock() > deadline:
+                raise TimeoutError(f"{directory} not closed after {timeout_seconds:.0f} s")
+            sleep(poll_seconds)

@@ -108,6 +108,12 @@ class Settings:
     ingest_start_date: str = "2026-11-20"
     ingest_catchup: bool = True
     landing_timeout_minutes: int = 30
+    #: Download tasks per channel and day (whatever the cadence), threads per task (calls
+    #: in flight: nasa_api pool slots x threads), and whether an image's file is deleted
+    #: once its cells landed (its row keeps sha256 and path; a re-run fetches it again).
+    ingest_chunks_per_channel: int = 2
+    download_threads: int = 3
+    drop_landed_images: bool = False
     #: Structured Streaming: checkpoint root, trigger interval and throttle.
     checkpoint_dir: str = str(LOCAL_DIR / "checkpoints")
     trigger_seconds: int = 10

@@ -6,6 +6,8 @@ driver bound to the loopback address (Spark otherwise picks the first network in
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,3 +54,17 @@ def submit_command(application: Path, settings: Settings, application_args: Sequ
     for key, value in spark_conf(settings, python).items():
         command += ["--conf", f"{key}={value}"]
     return [*command, str(application), *application_args]
+
+
+def stop_submitted(process: subprocess.Popen[bytes], grace_s: float = 60) -> None:
+    """Stop a spark-submit started with start_new_session=True: SIGTERM to its process
+    group (the JVM and its Python workers), SIGKILL after `grace_s`. The group, not the
+    pid: spark-submit's children outlive a signal sent to it alone."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)

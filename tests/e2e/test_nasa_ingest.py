@@ -95,8 +95,10 @@ def test_rerun_of_a_complete_date_changes_nothing(
     assert airflow_api.wait_for_run(ingest_dag, run_id, timeout=600) == "success"
     assert image_row(db_conn, SAMPLE_IMAGE) == before, "images row rewritten"
     assert Path(before[0]).stat().st_mtime_ns == mtime_before, "file downloaded again"
-    states = {ti["task_id"]: ti["state"] for ti in airflow_api.task_instances(ingest_dag, run_id)}
-    assert states["compute_parameters"] == "skipped", "a complete image was recomputed"
+    closed = airflow_api.get(f"/dags/{ingest_dag}/dagRuns/{run_id}/taskInstances/"
+                             "close_downloads/xcomEntries/return_value", deserialize="true",
+                             stringify="false")["value"]
+    assert closed["to_compute"] == 0, "a complete image was handed to the compute again"
     assert value(db_conn, "SELECT max(landed_at) FROM image_parameters WHERE image_id = %s",
                  (SAMPLE_IMAGE,)) == landed_before
 
@@ -157,7 +159,8 @@ def test_an_image_that_stays_corrupt_is_quarantined_and_the_run_fails_naming_it(
     finally:
         requests.delete(f"{REPLAY}/_replay/faults", timeout=10).raise_for_status()
     states = {ti["task_id"]: ti["state"] for ti in airflow_api.task_instances(ingest_dag, run_id)}
-    assert states["finish"] == "failed" and states["register"] == "success"
+    assert states["finish"] == "failed" and states["close_downloads"] == "success"
+    assert states["download_chunk"] == "success", "a quarantined image failed its chunk"
     assert image_id in airflow_api.task_log(ingest_dag, run_id, "finish")
     reason = db_conn.execute("SELECT reason FROM quarantined_images WHERE id = %s",
                              (image_id,)).fetchone()

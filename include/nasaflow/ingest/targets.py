@@ -53,11 +53,22 @@ def _connection(conn_id: str) -> psycopg.Connection:
 
 def run_settings(settings: Settings, target: str = PLATFORM) -> Settings:
     """`settings` with the NASA endpoints and credentials of the Airflow connections and
-    the target's image store."""
+    the target's image store. The test target uses nasa_helioviewer_test and
+    nasa_apod_test when the suite defines them (e.g. a replay server of its own serving
+    the synthetic archive), else the platform's endpoints, which it only reads."""
     from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-    helioviewer = Connection.get("nasa_helioviewer")
-    apod = Connection.get("nasa_apod")
+    def connection(conn_id: str) -> Connection:
+        if target_suffix(target):
+            try:
+                return Connection.get(conn_id + target_suffix(target))
+            except AirflowNotFoundException:
+                pass
+        return Connection.get(conn_id)
+
+    helioviewer = connection("nasa_helioviewer")
+    apod = connection("nasa_apod")
     return replace(
         settings,
         helioviewer_url=helioviewer.host or settings.helioviewer_url,

@@ -1,0 +1,165 @@
+"""The steps of a nasa_ingest run, one function per task of dags/nasa_ingest.py.
+
+The DAG file only wires: each task body calls one function here with its params and the
+run's context values. These functions turn the library's results into XCom values and its
+refusals into Airflow's outcomes (AirflowFailException for what no retry can fix), which
+is why this module, like nasaflow.ingest.targets, imports Airflow (lazily, so the rest of
+the library stays importable without it).
+
+A run: `plan` asks the sources and cuts the downloads into chunks; each `download_chunk`
+downloads, verifies and registers its images and feeds the run's manifest folder, which
+the Spark job follows from the start; `close_downloads` closes the folder once every chunk
+has ended and gathers what the run expects; `check_landing` polls PostgreSQL; `finish`
+fails the run naming what went wrong.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nasaflow.ingest.chunks import Chunk, ChunkResult, chunk_plan, ingest_chunk
+from nasaflow.ingest.clients import SourceClients
+from nasaflow.ingest.plan import day_to_ingest, plan_images
+from nasaflow.ingest.targets import (
+    reader_connection,
+    run_settings,
+    target_suffix,
+    writer_connection,
+)
+from nasaflow.manifest import close_manifest
+from nasaflow.settings import Settings
+from nasaflow.sink.landing import missing_cells, rejected_messages
+from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
+
+if TYPE_CHECKING:
+    from airflow.sdk import PokeReturnValue
+
+
+def manifest_folder(settings: Settings, target: str, run_id: str) -> Path:
+    """The run's manifest folder in the target's image store (run id made file-safe); the
+    chunks write it, the compute task's arguments name it (a DAG macro)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return Path(settings.data_dir + target_suffix(target)) / "manifests" / safe
+
+
+def plan(settings: Settings, params: dict[str, Any], run_id: str,
+         interval_start: datetime | None, interval_end: datetime | None,
+         ) -> list[dict[str, Any]]:
+    """The run's chunks, with its manifest folder made empty; gaps and skips are logged.
+
+    A cleared run plans again from scratch: the folder of an earlier attempt is removed,
+    since the chunks hand every image whose cells are not all landed to the compute again.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    run = run_settings(settings, params["target"])
+    try:
+        start, end = day_to_ingest(params.get("date"), interval_start, interval_end)
+        planned = plan_images(start, end, params["sources"], params["wavelengths"],
+                              params["cadence_minutes"],
+                              clients=SourceClients.from_settings(run))
+    except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
+        raise AirflowFailException(f"bad input: {error}") from error
+    for entry in planned:
+        if entry.status != "download":
+            print(f"{entry.status}: {entry.source} {entry.wavelength} "
+                  f"{entry.requested_at[0]:%Y-%m-%d %H:%M} - {entry.reason}")
+    chunks = chunk_plan(planned, settings.ingest_chunks_per_channel)
+    folder = manifest_folder(settings, params["target"], run_id)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    print(f"{sum(len(chunk.entries) for chunk in chunks)} images to fetch for "
+          f"{start:%Y-%m-%d} .. {end:%Y-%m-%d} in {len(chunks)} chunks")
+    return [chunk.to_dict() for chunk in chunks]
+
+
+def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, Any],
+                   run_id: str) -> dict[str, Any]:
+    """One chunk downloaded, verified, registered and handed to the compute; the mapped
+    task shows the chunk's label and final count in the UI."""
+    from airflow.sdk import get_current_context
+
+    run = run_settings(settings, params["target"])
+    result = ingest_chunk(chunk, clients=lambda: SourceClients.from_settings(run),
+                          data_dir=run.data_dir, patch_size=params["patch_size"],
+                          connect=lambda: writer_connection(params["target"]),
+                          manifest_dir=manifest_folder(settings, params["target"], run_id),
+                          threads=settings.download_threads)
+    context = get_current_context()
+    # A key of our own for map_index_template, beyond the keys Context declares.
+    context["chunk_label"] = (  # type: ignore[typeddict-unknown-key]
+        f"{Chunk.coerce(chunk).label}: {len(result.expected)}/{len(chunk['entries'])} verified")
+    return result.to_dict()
+
+
+def close_downloads(settings: Settings, results: list[dict[str, Any] | None],
+                    chunks: list[dict[str, Any]], params: dict[str, Any],
+                    run_id: str) -> dict[str, Any]:
+    """Close the manifest folder (the Spark job ends after its last part) and gather the
+    chunks' results; a chunk that failed for good left no result and is named."""
+    close_manifest(manifest_folder(settings, params["target"], run_id))
+    merged = ChunkResult()
+    failed_chunks = []
+    for chunk, result in zip(chunks, results, strict=True):
+        if not result:
+            failed_chunks.append(chunk["label"])
+            continue
+        merged.expected.update(result["expected"])
+        merged.quarantined += result["quarantined"]
+        merged.to_compute += result["to_compute"]
+    print(f"{len(merged.expected)} images verified, {merged.to_compute} handed to the "
+          f"compute, {len(merged.quarantined)} quarantined, failed chunks: {failed_chunks}")
+    return {"expected": merged.expected,
+            "quarantined": {record["id"]: record["reason"] for record in merged.quarantined},
+            "failed_chunks": failed_chunks, "to_compute": merged.to_compute}
+
+
+def check_landing(closed: dict[str, Any], params: dict[str, Any],
+                  since: datetime | None) -> PokeReturnValue:
+    """Done (with the cells landed as XCom) when every cell of every verified image is
+    queryable.
+
+    Raises:
+        AirflowFailException: the stream refused messages of the run's images since
+            `since` (dead letters), so waiting longer cannot help.
+    """
+    from airflow.sdk import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowFailException
+
+    expected: dict[str, int] = closed["expected"]
+    with reader_connection(params["target"]) as conn:
+        missing = missing_cells(conn, list(expected), params["patch_size"], expected)
+        rejected = rejected_messages(conn, list(missing), since=since)
+    if rejected:
+        raise AirflowFailException(f"messages refused by the stream: {rejected}")
+    landed = sum(expected.values()) - sum(missing.values())
+    print(f"{landed}/{sum(expected.values())} cells landed; still missing: {missing}")
+    return PokeReturnValue(is_done=not missing, xcom_value=landed)
+
+
+def finish(settings: Settings, closed: dict[str, Any], params: dict[str, Any]) -> int:
+    """Drop the landed images' files when NASAFLOW_DROP_LANDED_IMAGES is set (their rows
+    keep sha256 and path), then fail the run naming quarantined images and failed chunks
+    (the other images were ingested); else return the number of images."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if settings.drop_landed_images and closed["expected"]:
+        with reader_connection(params["target"]) as conn:
+            paths = [row[0] for row in conn.execute(
+                "SELECT path FROM images WHERE id = ANY(%s)", (list(closed["expected"]),))]
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+        print(f"dropped {len(paths)} landed image files (rows keep sha256 and path)")
+    problems = []
+    if closed["quarantined"]:
+        problems.append(f"{len(closed['quarantined'])} image(s) quarantined: "
+                        f"{closed['quarantined']}")
+    if closed["failed_chunks"]:
+        problems.append(f"{len(closed['failed_chunks'])} chunk(s) with downloads failed "
+                        f"after retries: {closed['failed_chunks']} (see their logs)")
+    if problems:
+        raise AirflowFailException("; ".join(problems) + " (the other images were ingested)")
+    return len(closed["expected"])
