@@ -120,8 +120,13 @@ def test_writes_to_the_platform():
                      " (SELECT image_key FROM image_keys WHERE image_id LIKE 'guard-test-%')")
 '''
 SUITE_THAT_READS = '''
-def test_changes_nothing():
-    assert True
+import psycopg
+from nasaflow.settings import Settings
+
+def test_reads_the_platform_and_changes_nothing():
+    with psycopg.connect(Settings.from_env().db_reader_url) as conn:
+        row = conn.execute("SELECT count(*) FROM images WHERE id LIKE 'guard-test-%'").fetchone()
+    assert row[0] >= 1
 '''
 
 
