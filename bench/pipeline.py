@@ -41,7 +41,7 @@ import psycopg
 from nasaflow.db.migrate import migrate_settings
 from nasaflow.db.partitions import partition_names, partman_parent
 from nasaflow.manifest import ImageRecord, write_manifest
-from nasaflow.messaging.admin import ensure_topic
+from nasaflow.messaging.admin import ensure_topic, recreate_topic
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.operations.stream_status import kafka_lag, last_batch
 from nasaflow.replay.archive import ArchiveConfig
@@ -51,6 +51,7 @@ from nasaflow.sources.helioviewer import source_for
 from nasaflow.spark_launch import (
     COMPUTE_APPLICATION,
     STREAM_APPLICATION,
+    start_submitted,
     stop_submitted,
     submit_command,
     submit_env,
@@ -98,38 +99,11 @@ def fresh_day(conn: psycopg.Connection, rng: random.Random) -> date:
             return day
 
 
-def reset_topic(settings: Settings) -> None:
-    """The test topic emptied, so the bench's stream reads only this run's messages."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import UnknownTopicOrPartitionError
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        admin.delete_topics([settings.kafka_topic])
-    except UnknownTopicOrPartitionError:
-        pass
-    finally:
-        admin.close()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, 2)
-            return
-        except Exception:  # the deletion is asynchronous; creation fails until it ends
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 def start_stream(settings: Settings, workdir: Path) -> subprocess.Popen[bytes]:
     args = ["--topic", settings.kafka_topic, "--query-name", QUERY,
             "--checkpoint", str(workdir / "checkpoint"), "--trigger-seconds", "10"]
-    with open(workdir / "stream.log", "ab") as log:
-        return subprocess.Popen(submit_command(STREAM_APPLICATION, settings, args,
-                                               with_jars=True),
-                                env={**os.environ, **settings.to_env(),
-                                     **submit_env(settings)},
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return start_submitted(STREAM_APPLICATION, settings, args, workdir / "stream.log",
+                           with_jars=True, env=settings.to_env())
 
 
 def stage_seconds(instances: list[dict[str, Any]]) -> dict[str, float]:
@@ -202,7 +176,8 @@ def main() -> int:
                            timedelta(minutes=25), platform.replay_archive_pool, args.side,
                            Path(platform.replay_archive_dir))
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    reset_topic(settings)
+    # The test topic emptied, so the bench's stream reads only this run's messages.
+    recreate_topic(settings.kafka_bootstrap, settings.kafka_topic)
     stream = start_stream(settings, workdir)
     with ReplayServer("127.0.0.1", 0, samples_dir=SAMPLES_DIR, archive=config) as server:
         # The archive's pixel variants are encoded once and kept on disk: encode those

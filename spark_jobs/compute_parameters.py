@@ -109,18 +109,15 @@ def run_on_spark(batches: Iterable[list[ImageRecord]], config: JobConfig,
     return records, merged, statuses, timing
 
 
-def batches_of(manifest: str, follow_timeout: float) -> Iterable[list[ImageRecord]]:
-    """One batch (a manifest file) or a batch per poll of a followed manifest folder."""
-    if Path(manifest).is_dir():
-        return follow_manifest(manifest, timeout_seconds=follow_timeout)
-    return [read_manifest(manifest)]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code (see the module docstring)."""
     args = parse_args(argv)
+    # A manifest file is one batch, read now; a run's folder is followed batch by batch.
+    following = Path(args.manifest).is_dir()
     try:
-        batches = batches_of(args.manifest, args.follow_timeout)
+        batches: Iterable[list[ImageRecord]] = (
+            follow_manifest(args.manifest, timeout_seconds=args.follow_timeout) if following
+            else [read_manifest(args.manifest)])
     except (OSError, ManifestError) as exc:
         print(f"error: cannot read the manifest: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -131,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Publisher(args.bootstrap, args.topic, timeout_s=args.kafka_timeout).close()
     except PublishError as exc:
         # A followed folder is not waited for: the task fails now and Airflow retries it.
-        records = [] if Path(args.manifest).is_dir() else [
-            record for batch in batches for record in batch]
+        records = [] if following else [record for batch in batches for record in batch]
         statuses = [TaskStatus(record.id, error=str(exc), kafka_error=True) for record in records]
         report = (summarize(records, Plan(tasks=[]), statuses, run) if records
                   else Report([], str(exc), run))

@@ -14,10 +14,8 @@ the user's rows, image files, checkpoint files or topic offsets changed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -88,25 +86,11 @@ def reset_test_database(settings: Settings) -> None:
 
 
 def reset_test_topic(settings: Settings, partitions: int = 2) -> None:
-    """Delete the test topic if it exists and create it empty (deletion is asynchronous:
-    creation waits until the broker no longer lists the old one)."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import UnknownTopicOrPartitionError
-
-    from nasaflow.messaging.admin import ensure_topic
+    """Delete the test topic if it exists and create it empty."""
+    from nasaflow.messaging.admin import recreate_topic
 
     assert settings.kafka_topic.endswith(TEST_SUFFIX), settings.kafka_topic
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        with contextlib.suppress(UnknownTopicOrPartitionError):
-            admin.delete_topics([settings.kafka_topic])
-        deadline = time.monotonic() + 60
-        while settings.kafka_topic in admin.list_topics():
-            assert time.monotonic() < deadline, f"topic {settings.kafka_topic} not deleted"
-            time.sleep(0.5)
-    finally:
-        admin.close()
-    ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, partitions)
+    recreate_topic(settings.kafka_bootstrap, settings.kafka_topic, partitions)
 
 
 @pytest.fixture()
@@ -162,24 +146,13 @@ def test_stream(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     """The suite's own stream: spark_jobs/stream_to_postgres.py draining the test topic into
     the test database on a checkpoint under the test checkpoint folder, for the session.
     The platform's stream_to_postgres is left alone (it serves the user's data)."""
-    import subprocess
+    from nasaflow.spark_launch import STREAM_APPLICATION, start_submitted, stop_submitted
 
-    from nasaflow.spark_launch import (
-        STREAM_APPLICATION,
-        stop_submitted,
-        submit_command,
-        submit_env,
-    )
-
-    log_path = tmp_path_factory.mktemp("stream") / "stream.log"
     args = ["--topic", settings.kafka_topic, "--query-name", "e2e" + TEST_SUFFIX,
             "--checkpoint", os.path.join(settings.checkpoint_dir, "e2e"),
             "--trigger-seconds", "2"]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            submit_command(STREAM_APPLICATION, settings, args, with_jars=True),
-            env={**os.environ, **submit_env(settings)}, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_submitted(STREAM_APPLICATION, settings, args,
+                              tmp_path_factory.mktemp("stream") / "stream.log", with_jars=True)
     try:
         yield
     finally:

@@ -183,6 +183,12 @@ PART_SUFFIX = ".jsonl"
 _PART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+def file_safe(text: str) -> str:
+    """`text` with every character but letters, digits and `-_.` replaced by `_`: run ids
+    and chunk names as folder and part names."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 def write_manifest_part(directory: str | os.PathLike[str], name: str,
                         records: Iterable[ImageRecord]) -> Path:
     """Add the part `name` (letters, digits, `_.-`) to a run's manifest folder, atomically

@@ -56,6 +56,18 @@ def submit_command(application: Path, settings: Settings, application_args: Sequ
     return [*command, str(application), *application_args]
 
 
+def start_submitted(application: Path, settings: Settings, application_args: Sequence[str],
+                    log_path: Path, *, with_jars: bool = False,
+                    env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """spark-submit `application` in the background, in a session of its own (so
+    `stop_submitted` reaches its whole process group), output appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            submit_command(application, settings, application_args, with_jars=with_jars),
+            env={**os.environ, **submit_env(settings), **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def stop_submitted(process: subprocess.Popen[bytes], grace_s: float = 60) -> None:
     """Stop a spark-submit started with start_new_session=True: SIGTERM to its process
     group (the JVM and its Python workers), SIGKILL after `grace_s`. The group, not the

@@ -30,7 +30,7 @@ from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.fetch import download_image, quarantined_from
 from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
 from nasaflow.ingest.registry import quarantine, register_images
-from nasaflow.manifest import ImageRecord, write_manifest_part
+from nasaflow.manifest import ImageRecord, file_safe, write_manifest_part
 from nasaflow.parameters.grid import cell_count
 from nasaflow.sink.landing import missing_cells
 from nasaflow.sources.errors import CorruptImageError, SourceError
@@ -81,9 +81,7 @@ def chunk_plan(planned: Sequence[PlannedImage], per_channel: int) -> list[Chunk]
                 else f"{instrument} {wavelength}"
             label = f"{channel} {index + 1}/{count}"
             name = "-".join((source, instrument, wavelength, str(index + 1))).lower()
-            chunks.append(Chunk(label, "".join(c if c.isalnum() or c in "-_." else "_"
-                                               for c in name),
-                                [entry.to_dict() for entry in part]))
+            chunks.append(Chunk(label, file_safe(name), [entry.to_dict() for entry in part]))
     return chunks
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasaflow.ingest.chunks import Chunk, ChunkResult, chunk_plan, ingest_chunk
+from nasaflow.ingest.chunks import ChunkResult, chunk_plan, ingest_chunk
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.plan import day_to_ingest, plan_images
 from nasaflow.ingest.targets import (
@@ -29,7 +29,7 @@ from nasaflow.ingest.targets import (
     target_suffix,
     writer_connection,
 )
-from nasaflow.manifest import close_manifest
+from nasaflow.manifest import close_manifest, file_safe
 from nasaflow.settings import Settings
 from nasaflow.sink.landing import missing_cells, rejected_messages
 from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
@@ -41,8 +41,7 @@ if TYPE_CHECKING:
 def manifest_folder(settings: Settings, target: str, run_id: str) -> Path:
     """The run's manifest folder in the target's image store (run id made file-safe); the
     chunks write it, the compute task's arguments name it (a DAG macro)."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return Path(settings.data_dir + target_suffix(target)) / "manifests" / safe
+    return Path(settings.data_dir + target_suffix(target)) / "manifests" / file_safe(run_id)
 
 
 def plan(settings: Settings, params: dict[str, Any], run_id: str,
@@ -91,7 +90,7 @@ def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, 
     context = get_current_context()
     # A key of our own for map_index_template, beyond the keys Context declares.
     context["chunk_label"] = (  # type: ignore[typeddict-unknown-key]
-        f"{Chunk.coerce(chunk).label}: {len(result.expected)}/{len(chunk['entries'])} verified")
+        f"{chunk['label']}: {len(result.expected)}/{len(chunk['entries'])} verified")
     return result.to_dict()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 
 from nasaflow.settings import get_settings
 
@@ -25,6 +26,31 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: i
         return current
     finally:
         admin.close()
+
+
+def recreate_topic(bootstrap: str, topic: str, partitions: int = 2,
+                   timeout_s: float = 60) -> None:
+    """Delete `topic` if it exists and create it empty. Deletion is asynchronous: creation
+    waits until the broker no longer lists the old one.
+
+    Raises:
+        TimeoutError: the broker still lists the topic after `timeout_s`.
+    """
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import UnknownTopicOrPartitionError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nasaflow-admin")
+    try:
+        with contextlib.suppress(UnknownTopicOrPartitionError):
+            admin.delete_topics([topic])
+        deadline = time.monotonic() + timeout_s
+        while topic in admin.list_topics():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {topic} not deleted after {timeout_s:.0f} s")
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    ensure_topic(bootstrap, topic, partitions)
 
 
 def main() -> None:
