@@ -12,7 +12,7 @@ from nasaflow.settings import get_settings
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: int = 1) -> int:
     """Create `topic` if absent, grow it to `partitions` if smaller; returns its partitions."""
     from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import InvalidPartitionsError, TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nasaflow-admin")
     try:
@@ -21,7 +21,10 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: i
         described = admin.describe_topics([topic])[0]
         current = len(described["partitions"])
         if current < partitions:
-            admin.create_partitions({topic: NewPartitions(total_count=partitions)})
+            # Metadata of a topic just created can lag behind it: the broker then refuses
+            # the growth because the topic already has its partitions.
+            with contextlib.suppress(InvalidPartitionsError):
+                admin.create_partitions({topic: NewPartitions(total_count=partitions)})
             current = partitions
         return current
     finally:
