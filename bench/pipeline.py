@@ -11,8 +11,11 @@ stage, CPU use, Airflow task instances, the peak Kafka lag and PostgreSQL bytes 
 It works on the test suite's copies (target "test": the _test database, topic and image
 store; the user's data is never touched), so do not run it during `make test`. It serves
 the archive from a replay server of its own (connection nasa_helioviewer_test, removed
-afterwards), runs a stream of its own on the test topic, and picks a day none of whose
-images are in the store or the tables yet.
+afterwards), runs a stream of its own on the test topic (started and warm before the
+clock starts, as the platform's always-on stream is), and picks a day none of whose
+images are in the store or the tables yet. It also prints the CPU seconds each component
+used during the run (Spark jobs, the stream, Airflow, Kafka, PostgreSQL), which says
+where a slow run's time went.
 
 Usage: ops/with-env.sh python bench/pipeline.py [--wavelengths 304] [--cadence 6]
 The data set's ten channels hourly: --cadence 60 --wavelengths
@@ -31,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +68,82 @@ STAGES = ("plan", "download_chunk", "compute_parameters", "close_downloads",
           "await_landing", "finish")
 
 
+#: (marker in a process's or an ancestor's command line, component), first match wins:
+#: where the machine's CPU seconds went during the run.
+COMPONENTS = (
+    ("compute_parameters", "spark compute job"),
+    (f"--query-name {QUERY}", "the bench's stream sink"),
+    ("stream_to_postgres", "the platform's stream sink (idle)"),
+    ("kafka.Kafka", "kafka broker"),
+    ("postgres: 15/main: airflow", "postgresql (airflow metadata)"),
+    ("postgres", "postgresql (nasaflow)"),
+    ("LocalExecutor", "airflow tasks (downloads, plan, landing)"),
+    ("airflow", "airflow services"),
+    ("replay-server", "platform replay server"),
+)
+
+
+def component_of(process: psutil.Process, bench_pid: int) -> str:
+    """The component a process belongs to, from its own and its ancestors' commands."""
+    if process.pid == bench_pid:
+        return "bench (archive server, sampler)"
+    try:
+        chain = [process, *process.parents()]
+        commands = [" ".join(p.cmdline()) for p in chain]
+    except psutil.Error:
+        return "other"
+    for marker, component in COMPONENTS:
+        if any(marker in command for command in commands):
+            if component.startswith(("spark", "the")):
+                return f"{component}: {'JVM' if process.name() == 'java' else 'Python'}"
+            return component
+    return "other"
+
+
+class CpuByComponent:
+    """CPU seconds used by each component since start, from per-process samples (a
+    process that ends between two samples loses at most one interval)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.baseline: dict[tuple[int, float], float] = {}
+        self.latest: dict[tuple[int, float], float] = {}
+        self.labels: dict[tuple[int, float], str] = {}
+        self.sample(baseline=True)
+
+    def sample(self, baseline: bool = False) -> None:
+        for process in psutil.process_iter(["create_time", "cpu_times"]):
+            times = process.info["cpu_times"]
+            if times is None:
+                continue
+            key = (process.pid, process.info["create_time"])
+            used = times.user + times.system
+            if baseline:
+                self.baseline[key] = used
+            if key not in self.labels:
+                self.labels[key] = component_of(process, self.pid)
+            self.latest[key] = used
+
+    def seconds(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for key, used in self.latest.items():
+            label = self.labels[key]
+            totals[label] = totals.get(label, 0.0) + used - self.baseline.get(key, 0.0)
+        return dict(sorted(((k, round(v, 1)) for k, v in totals.items()),
+                           key=lambda item: -item[1]))
+
+
 class Sampler(threading.Thread):
-    """Samples machine CPU use every second and the bench stream's Kafka lag every 5 s
-    (a Kafka client per sample: sampled less often so the bench stays light)."""
+    """Samples machine CPU use and each component's CPU every second, and the bench
+    stream's Kafka lag every 5 s (a Kafka client per sample: sampled less often so the
+    bench stays light)."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self.settings = settings
         self.stop_event = threading.Event()
         self.cpu: list[float] = []
+        self.components = CpuByComponent()
         self.peak_lag = 0
 
     def run(self) -> None:
@@ -81,6 +151,7 @@ class Sampler(threading.Thread):
         with psycopg.connect(self.settings.db_reader_url, autocommit=True) as conn:
             while not self.stop_event.wait(1.0):
                 self.cpu.append(psutil.cpu_percent(None))
+                self.components.sample()
                 if len(self.cpu) % 5:
                     continue
                 batch = last_batch(conn, QUERY, self.settings.kafka_topic)
@@ -104,6 +175,26 @@ def start_stream(settings: Settings, workdir: Path) -> subprocess.Popen[bytes]:
             "--checkpoint", str(workdir / "checkpoint"), "--trigger-seconds", "10"]
     return start_submitted(STREAM_APPLICATION, settings, args, workdir / "stream.log",
                            with_jars=True, env=settings.to_env())
+
+
+def wait_until_warm(settings: Settings, stream: subprocess.Popen[bytes], since: datetime,
+                    timeout: float = 300.0) -> float:
+    """Wait for the bench stream's first micro-batch to commit (after `since`: earlier
+    runs of the bench left theirs); returns the seconds waited.
+
+    The platform's stream runs all the time, so its start-up (a JVM, Python workers, the
+    first batch's planning) is no part of an ingest run: the clock starts once it is warm.
+    """
+    started = time.monotonic()
+    with psycopg.connect(settings.db_reader_url, autocommit=True) as conn:
+        while (batch := last_batch(conn, QUERY, settings.kafka_topic)) is None \
+                or batch.finished_at < since:
+            if stream.poll() is not None:
+                raise SystemExit(f"the bench stream exited {stream.returncode}")
+            if time.monotonic() - started > timeout:
+                raise SystemExit(f"the bench stream committed no batch in {timeout:.0f} s")
+            time.sleep(1)
+    return time.monotonic() - started
 
 
 def stage_seconds(instances: list[dict[str, Any]]) -> dict[str, float]:
@@ -178,6 +269,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     # The test topic emptied, so the bench's stream reads only this run's messages.
     recreate_topic(settings.kafka_bootstrap, settings.kafka_topic)
+    stream_started = datetime.now(UTC)
     stream = start_stream(settings, workdir)
     with ReplayServer("127.0.0.1", 0, samples_dir=SAMPLES_DIR, archive=config) as server:
         # The archive's pixel variants are encoded once and kept on disk: encode those
@@ -189,6 +281,8 @@ def main() -> int:
                 pool.variant(source_for(wavelength).source_id, variant)
         print(f"[bench] archive variants ready in {time.monotonic() - rendering:.0f} s",
               flush=True)
+        warm = wait_until_warm(settings, stream, stream_started)
+        print(f"[bench] stream warm after {warm:.0f} s", flush=True)
         api.request("DELETE", f"/connections/{CONNECTION}")
         api.call("POST", "/connections", json={"connection_id": CONNECTION,
                                                 "conn_type": "http", "host": server.url})
@@ -232,6 +326,7 @@ def main() -> int:
         "stage_s": {k: round(v, 1) for k, v in stage_seconds(instances).items()},
         "cpu_percent_mean": round(sum(busy) / max(len(busy), 1), 1),
         "cpu_percent_median": busy[len(busy) // 2] if busy else None,
+        "cpu_seconds_by_component": sampler.components.seconds(),
         "task_instances": len(instances),
         "peak_kafka_lag_messages": sampler.peak_lag,
         "postgres_bytes_per_cell_row": round(per_row, 1),

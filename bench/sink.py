@@ -49,6 +49,7 @@ from psycopg import sql
 from nasaflow.db.migrate import migrate
 from nasaflow.db.partitions import forget_partitioning, partition_names, partman_parent
 from nasaflow.messaging.admin import ensure_topic
+from nasaflow.messaging.publisher import COMPRESSION
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings, get_settings, url_user
 from nasaflow.sink.records import CELL_COLUMNS, cell_rows
@@ -92,7 +93,7 @@ def message(image_id: str, part: int, cells: str) -> bytes:
 def producer(bootstrap: str) -> KafkaProducer:
     from kafka import KafkaProducer
 
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip",
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type=COMPRESSION,
                          linger_ms=20, batch_size=1 << 20, max_request_size=4 << 20)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from nasaflow.messaging.publisher import COMPRESSION
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings
 from nasaflow.spark_launch import STREAM_APPLICATION, submit_command, submit_env
@@ -64,15 +65,14 @@ def band(image_id: str, part: int, parts: int, rows_per_part: int, cols: int,
 
 
 class Producer:
-    """A kafka-python producer tuned for volume (gzip: kafka-python checksums batches in
-    pure Python, so fewer bytes on the wire is what makes it fast)."""
+    """A kafka-python producer tuned for volume, compressed as the parameter job's."""
 
     def __init__(self, settings: Settings, topic: str) -> None:
         from kafka import KafkaProducer
 
         self.topic = topic
         self._producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                       compression_type="gzip", linger_ms=20,
+                                       compression_type=COMPRESSION, linger_ms=20,
                                        batch_size=1 << 20, max_request_size=4 << 20)
 
     def send(self, key: bytes | None, value: bytes | None) -> None:
