@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("nasaflow.db.migrate", "apply the SQL migrations to the data database"),
     "partitions": ("nasaflow.db.partitions", "create the months ahead of the cells' partitions"),
     "recompute": ("nasaflow.recompute", "compute stored images again under today's calculators"),
+    "export": ("nasaflow.export", "export cells of a date range to Parquet, CSV or an npz cube"),
 }
 
 
