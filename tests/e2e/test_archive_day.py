@@ -71,6 +71,17 @@ def run_day(airflow_api: AirflowRestClient, dag: str, day: str) -> tuple[str, st
     return run_id, airflow_api.wait_for_run(dag, run_id, timeout=900)
 
 
+def run_faulted_day(airflow_api: AirflowRestClient, dag: str, day: str, replay_url: str,
+                    faults: list[dict]) -> tuple[str, str]:
+    """`run_day` with `faults` armed on the suite's archive server, disarmed after."""
+    for fault in faults:
+        requests.post(f"{replay_url}/_replay/faults", json=fault, timeout=10).raise_for_status()
+    try:
+        return run_day(airflow_api, dag, day)
+    finally:
+        requests.delete(f"{replay_url}/_replay/faults", timeout=10).raise_for_status()
+
+
 def test_a_multi_channel_day_lands_completely_with_a_few_tasks_per_channel(
         airflow_api: AirflowRestClient, ingest_dag: str, archive_replay: str,
         db_conn: psycopg.Connection) -> None:
@@ -100,14 +111,9 @@ def test_a_corrupt_image_in_a_chunk_quarantines_that_image_only(
     query = {"date": f"{day}T06:00:00Z", "sourceId": str(source_for("171").source_id)}
     bad = requests.get(f"{archive_replay}/v2/getClosestImage/", params=query,
                        timeout=10).json()["id"]
-    fault = {"route": "/v2/getJP2Image/", "fault": "corrupt", "count": -1,
-             "match": rf"\?id={bad}$"}
-    requests.post(f"{archive_replay}/_replay/faults", json=fault,
-                  timeout=10).raise_for_status()
-    try:
-        run_id, state = run_day(airflow_api, ingest_dag, day)
-    finally:
-        requests.delete(f"{archive_replay}/_replay/faults", timeout=10).raise_for_status()
+    run_id, state = run_faulted_day(airflow_api, ingest_dag, day, archive_replay, [
+        {"route": "/v2/getJP2Image/", "fault": "corrupt", "count": -1,
+         "match": rf"\?id={bad}$"}])
     assert state == "failed"
     states = Counter((ti["task_id"], ti["state"])
                      for ti in airflow_api.task_instances(ingest_dag, run_id))
@@ -120,3 +126,31 @@ def test_a_corrupt_image_in_a_chunk_quarantines_that_image_only(
     assert len(expected) == PER_CHANNEL * len(CHANNELS) - 1
     assert quarantined[0][0] not in expected
     assert landed_cells(db_conn, list(expected)) == sum(expected.values())
+
+
+def test_images_the_source_cannot_serve_are_recorded_missing_and_the_day_lands(
+        airflow_api: AirflowRestClient, ingest_dag: str, archive_replay: str,
+        db_conn: psycopg.Connection) -> None:
+    # One 171 slot answers getClosestImage with errno 13 (an unreadable archive file) and
+    # one magnetogram image's getJP2Image answers "File not found." as image/jp2: both are
+    # recorded missing with the reason, nothing is quarantined, the rest of the day lands.
+    day = "2023-05-03"
+    magnetogram = source_for("magnetogram").source_id
+    query = {"date": f"{day}T12:00:00Z", "sourceId": str(magnetogram)}
+    gone = requests.get(f"{archive_replay}/v2/getClosestImage/", params=query,
+                        timeout=10).json()["id"]
+    faults = [{"route": "/v2/getJP2Image/", "fault": "file-not-found", "count": -1,
+               "match": rf"\?id={gone}$"},
+              {"route": "/v2/getClosestImage/", "fault": "500;errno=13", "count": -1,
+               "match": rf"date={day}T09.*sourceId={source_for('171').source_id}$"}]
+    run_id, state = run_faulted_day(airflow_api, ingest_dag, day, archive_replay, faults)
+    assert state == "success", airflow_api.task_instances(ingest_dag, run_id)
+    closed = closed_downloads(airflow_api, ingest_dag, run_id)
+    [(missing_id, reason)] = closed["missing"].items()
+    assert "File not found." in reason and missing_id.endswith("HMI_HMI_magnetogram")
+    assert closed["quarantined"] == {}
+    assert len(closed["expected"]) == PER_CHANNEL * len(CHANNELS) - 2
+    assert landed_cells(db_conn, list(closed["expected"])) == sum(closed["expected"].values())
+    plan_log = airflow_api.task_log(ingest_dag, run_id, "plan")
+    assert f"missing: helioviewer 171 {day} 09:00 - " in plan_log, plan_log[-2000:]
+    assert "Helioviewer error 13" in plan_log

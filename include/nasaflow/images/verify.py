@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from nasaflow.images.jp2 import JP2_SIGNATURE, check_jpeg2000, is_jpeg2000
+from nasaflow.images.fits_header import fits_keys, is_scaled_from
+from nasaflow.images.jp2 import JP2_SIGNATURE, check_jpeg2000, is_jpeg2000, jp2_xml
 from nasaflow.sources.errors import CorruptImageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -65,7 +66,8 @@ def verify_image(data: bytes, expected_format: str,
     """Check `data` is a complete image of `expected_format`; raise CorruptImageError if not.
 
     `expected_size` (width, height), when given, must match the header, e.g. the size
-    getClosestImage announced.
+    getClosestImage announced; for a JP2 that is the observation's NAXIS1/NAXIS2, so a
+    uniformly downscaled JP2 whose own header declares that NAXIS is accepted too.
     """
     if expected_format not in CONTENT_TYPES:
         raise ValueError(f"expected one of {sorted(CONTENT_TYPES)}, got format {expected_format!r}")
@@ -97,10 +99,28 @@ def verify_image(data: bytes, expected_format: str,
         raise
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
         raise CorruptImageError(f"{name}: the image does not decode: {exc}") from exc
-    if expected_size is not None and (width, height) != tuple(expected_size):
-        raise CorruptImageError(f"{name}: expected "
-                                f"{expected_size[0]}x{expected_size[1]}, got {width}x{height}")
+    if expected_size is not None and (width, height) != tuple(expected_size) and not (
+            expected_format == "jp2" and _declared_scaling(data, (width, height),
+                                                           tuple(expected_size))):
+        raise CorruptImageError(f"{name}: expected {expected_size[0]}x{expected_size[1]}, or "
+                                f"a uniform scaling of it that the file's NAXIS declares, got "
+                                f"{width}x{height}")
     return ImageInfo(expected_format, width, height)
+
+
+def _declared_scaling(data: bytes, size: tuple[int, int], announced: tuple[int, ...]) -> bool:
+    """Whether a JP2 of `size` pixels is a uniform scaling of the `announced` observation,
+    as its own XML header says: NAXIS1/NAXIS2 there equal the announced size (Helioviewer
+    announces NAXIS, not the pixel size) and the pixels are a uniform scaling of it."""
+    xml = jp2_xml(data)
+    if xml is None:
+        return False
+    fits = fits_keys(xml)
+    try:
+        naxis = (int(float(fits["NAXIS1"])), int(float(fits["NAXIS2"])))
+    except (KeyError, ValueError):
+        return False
+    return naxis == announced and is_scaled_from(size, naxis)
 
 
 def _check_trailer(data: bytes, image_format: str) -> None:

@@ -33,7 +33,7 @@ from nasaflow.ingest.registry import quarantine, register_images
 from nasaflow.manifest import ImageRecord, file_safe, write_manifest_part
 from nasaflow.parameters.grid import cell_count
 from nasaflow.sink.landing import missing_cells
-from nasaflow.sources.errors import CorruptImageError, SourceError
+from nasaflow.sources.errors import CorruptImageError, MissingFileError, SourceError
 
 #: Verified images per manifest part: small, so Spark starts within a few downloads.
 PART_IMAGES = 4
@@ -87,11 +87,13 @@ def chunk_plan(planned: Sequence[PlannedImage], per_channel: int) -> list[Chunk]
 
 @dataclass
 class ChunkResult:
-    """What a chunk ingested: cells expected per verified image, quarantine records, and
-    the file names whose download failed beyond the client's retries."""
+    """What a chunk ingested: cells expected per verified image, quarantine records, the
+    images the source could not serve (id -> reason), and the file names whose download
+    failed beyond the client's retries."""
 
     expected: dict[str, int] = field(default_factory=dict)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     to_compute: int = 0
 
@@ -180,6 +182,9 @@ def ingest_chunk(
                 quarantine(conn, [record])
                 result.quarantined.append(record.to_dict())
                 log(f"quarantined {record.id}: {record.reason}")
+            except MissingFileError as error:
+                result.missing[planned.id or planned.url or "?"] = str(error)
+                log(f"missing at the source: {planned.id}: {error}")
             except SourceError as error:
                 result.failed.append(planned.filename or planned.id or planned.url or "?")
                 log(f"download failed: {planned.filename or planned.id}: {error}")
@@ -188,7 +193,8 @@ def ingest_chunk(
                 rate = done / max(time.monotonic() - started, 1e-9)
                 log(f"{chunk.label}: {done}/{total} images done ({len(result.expected)} "
                     f"verified, {result.to_compute} to compute, {len(result.quarantined)} "
-                    f"quarantined, {len(result.failed)} failed), {rate:.1f} images/s")
+                    f"quarantined, {len(result.missing)} missing at the source, {len(result.failed)} "
+                    f"failed), {rate:.1f} images/s")
     if result.failed:
         raise ChunkDownloadError(f"{chunk.label}: {len(result.failed)} download(s) failed "
                                  f"after retries: {result.failed}")

@@ -21,7 +21,7 @@ from nasaflow.ingest.store import store_path
 from nasaflow.parameters.grid import cell_count
 from nasaflow.settings import get_settings
 from nasaflow.sources.download import ImageRequest, fetch_image
-from nasaflow.sources.errors import CorruptImageError, UnsafeNameError
+from nasaflow.sources.errors import CorruptImageError, MissingFileError, UnsafeNameError
 
 
 class CellSizeError(CorruptImageError):
@@ -98,10 +98,12 @@ def quarantined_from(planned: PlannedImage | Mapping[str, Any],
 
 @dataclass
 class DownloadReport:
-    """Outcome of downloading a plan: verified images and quarantined ones."""
+    """Outcome of downloading a plan: verified images, quarantined ones, and those the
+    source could not serve (image id -> reason)."""
 
     images: list[DownloadedImage] = field(default_factory=list)
     quarantined: list[QuarantinedImage] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 def download_images(
@@ -112,8 +114,9 @@ def download_images(
     patch_size: int | None = None,
 ) -> DownloadReport:
     """Download every "download" entry of a plan in turn; corrupt ones, and with
-    `patch_size` those smaller than the cell, are quarantined and the rest proceed. Other
-    failures (service down, retry later) propagate."""
+    `patch_size` those smaller than the cell, are quarantined, those the source cannot
+    serve are recorded as missing, and the rest proceed. Other failures (service down,
+    retry later) propagate."""
     clients = clients or SourceClients.from_settings()
     report = DownloadReport()
     for entry in plan:
@@ -125,4 +128,6 @@ def download_images(
                                                 patch_size=patch_size))
         except CorruptImageError as exc:
             report.quarantined.append(quarantined_from(planned, exc))
+        except MissingFileError as exc:
+            report.missing[planned.id or planned.url or "?"] = str(exc)
     return report

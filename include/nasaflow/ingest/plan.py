@@ -20,12 +20,13 @@ from pathlib import PurePosixPath
 
 from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
-from nasaflow.ingest.records import DOWNLOAD, GAP, SKIPPED, PlannedImage
+from nasaflow.ingest.records import DOWNLOAD, GAP, MISSING, SKIPPED, PlannedImage
 from nasaflow.ingest.store import apod_filename
 from nasaflow.sources.apod import ApodClient
 from nasaflow.sources.errors import (
     BadRequestError,
     DateOutOfRangeError,
+    MissingFileError,
     NoImageError,
     OutOfToleranceError,
     UnsafeNameError,
@@ -100,8 +101,9 @@ def plan_images(
         now: the current time (UTC), for the "not in the future" checks.
 
     Returns:
-        PlannedImage entries with status "download" (one per distinct image), "gap" or
-        "skipped", each JSON-serialisable via to_dict().
+        PlannedImage entries with status "download" (one per distinct image), "gap",
+        "skipped" or "missing" (an indexed image whose file the source cannot read: the
+        rest of the day goes on), each JSON-serialisable via to_dict().
 
     Raises:
         BadRequestError (UnknownWavelengthError, DateOutOfRangeError) for bad inputs,
@@ -179,6 +181,9 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
             image = client.closest_image_within(moment, source, tolerance)
         except (OutOfToleranceError, NoImageError) as exc:
             gaps.append(gap(moment, str(exc)))
+            continue
+        except MissingFileError as exc:
+            gaps.append(replace(gap(moment, str(exc)), status=MISSING))
             continue
         except UnsafeNameError as exc:
             entry = refused(moment, exc)

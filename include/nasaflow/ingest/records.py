@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 DOWNLOAD = "download"
 GAP = "gap"
 SKIPPED = "skipped"
+#: An image the source indexes but cannot serve (MissingFileError); `reason` says why.
+MISSING = "missing"
 
 _Record = TypeVar("_Record", bound="_JsonRecord")
 
@@ -65,7 +67,8 @@ class PlannedImage(_JsonRecord):
     """One planned image, or a recorded gap/skip, for a run's data interval.
 
     `status` is "download" (fetch it), "gap" (no image near the requested time, or no APOD
-    that day) or "skipped" (APOD video/other); `reason` explains gaps and skips. A download
+    that day), "skipped" (APOD video/other) or "missing" (the source indexes an image there
+    but cannot serve its file); `reason` explains gaps, skips and missing images. A download
     with `refused` set is one the server named unsafely: it carries no server-given name,
     and the download step quarantines it with that reason instead of fetching it.
     """

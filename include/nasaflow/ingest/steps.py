@@ -108,12 +108,17 @@ def close_downloads(settings: Settings, results: list[dict[str, Any] | None],
             continue
         merged.expected.update(result["expected"])
         merged.quarantined += result["quarantined"]
+        merged.missing.update(result["missing"])
         merged.to_compute += result["to_compute"]
     print(f"{len(merged.expected)} images verified, {merged.to_compute} handed to the "
-          f"compute, {len(merged.quarantined)} quarantined, failed chunks: {failed_chunks}")
+          f"compute, {len(merged.quarantined)} quarantined, {len(merged.missing)} missing at "
+          f"the source, failed chunks: {failed_chunks}")
+    for image_id, reason in merged.missing.items():
+        print(f"missing: {image_id} - {reason}")
     return {"expected": merged.expected,
             "quarantined": {record["id"]: record["reason"] for record in merged.quarantined},
-            "failed_chunks": failed_chunks, "to_compute": merged.to_compute}
+            "missing": merged.missing, "failed_chunks": failed_chunks,
+            "to_compute": merged.to_compute}
 
 
 def check_landing(closed: dict[str, Any], params: dict[str, Any],

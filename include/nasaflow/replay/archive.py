@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from nasaflow.images.fits_header import fits_keys
 from nasaflow.replay.archive_headers import HeaderTemplate, assemble
 from nasaflow.replay.archive_pool import VariantPool, base_sample
 from nasaflow.replay.archive_timeline import (
@@ -33,7 +34,6 @@ from nasaflow.replay.fixtures import (
     SampleImage,
     ServedImage,
     closest_image_json,
-    fits_keys,
 )
 from nasaflow.replay.helioviewer_api import HelioviewerReplay
 from nasaflow.replay.responses import Reply, static_reply

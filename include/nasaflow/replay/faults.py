@@ -12,6 +12,8 @@ Kinds:
                    HTTP-date N seconds ahead) adds Retry-After.
   html             status 200 with an HTML page instead of the answer (overload, home page).
   ratelimit-html   status 200 with Helioviewer's "Limit of N requests" page.
+  file-not-found   status 200, Content-Type image/jp2, body "File not found.": getJP2Image
+                   for an image whose file is missing from the archive.
   truncate         the real headers (full Content-Length), `bytes=K` of the body (default
                    half), then the connection is closed.
   corrupt          the real answer with its first 16 bytes zeroed (same length).
@@ -33,7 +35,7 @@ from typing import Any
 
 #: Faults that rename what a real answer names (see `hostile_name`).
 NAME_KINDS = frozenset({"name-absolute", "name-dotdot", "name-nul", "name-long"})
-KINDS = frozenset({"html", "ratelimit-html", "truncate", "corrupt", "drop", "slow",
+KINDS = frozenset({"html", "ratelimit-html", "file-not-found", "truncate", "corrupt", "drop", "slow",
                    *NAME_KINDS})
 #: The folder a hostile name tries to write to: /tmp/<it>/ for an absolute path, and for
 #: `..` segments the parent of the image store's root (the client's data directory).

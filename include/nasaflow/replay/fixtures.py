@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from nasaflow.images.fits_header import fits_keys, helioviewer_metadata
 from nasaflow.images.jp2 import jp2_xml
 from nasaflow.images.verify import verify_image
 from nasaflow.sources.helioviewer import (
@@ -32,9 +32,6 @@ from nasaflow.sources.helioviewer import (
 )
 
 log = logging.getLogger(__name__)
-
-_AU = 149_597_870_700.0
-
 
 class ServedImage(Protocol):
     """What the Helioviewer actions need of an image, bundled or synthetic (read-only:
@@ -103,30 +100,14 @@ class ArchiveLocation(ABC):
 
 
 def closest_image_json(image: ServedImage, fits: dict[str, str]) -> dict[str, Any]:
-    """The getClosestImage body of an image with FITS keys `fits` (§1.3)."""
-    ratio = image.width / float(fits.get("NAXIS1") or image.width)
-    cdelt = float(fits.get("CDELT1") or 0.6) / ratio
-    dsun = float(fits.get("DSUN_OBS") or _AU)
-    scale = cdelt * dsun / _AU
-    crpix1 = float(fits.get("CRPIX1") or (image.width + 1) / 2) * ratio
-    crpix2 = float(fits.get("CRPIX2") or (image.height + 1) / 2) * ratio
-    rsun = (float(fits["R_SUN"]) * ratio if fits.get("R_SUN")
-            else float(fits.get("RSUN_OBS") or 960.0) / cdelt)
+    """The getClosestImage body of an image with FITS keys `fits` (§1.3): its id, date and
+    datasource name, then the header's metadata as Helioviewer computes it (width and
+    height are NAXIS1/NAXIS2, whatever the JP2's pixel size)."""
     return {
         "id": image.id,
         "date": image.date.strftime("%Y-%m-%d %H:%M:%S"),
         "name": image.source.nickname,
-        "scale": scale,
-        "scaleCorrection": cdelt / scale,
-        "width": image.width,
-        "height": image.height,
-        "refPixelX": crpix1,
-        "refPixelY": crpix2,
-        "offsetX": float(fits.get("CRVAL1") or 0),
-        "offsetY": float(fits.get("CRVAL2") or 0),
-        "rotation": float(fits.get("CROTA2") or 0),
-        "rsun": rsun,
-        "dsun": dsun,
+        **helioviewer_metadata(fits),
         "sunCenterOffsetParams": [],
         "layeringOrder": 1,
     }
@@ -164,14 +145,6 @@ def _sample_id(name: str) -> str:
     """A stable 9-digit id per file name (ids are per-server in Helioviewer too)."""
     return str(100_000_000 + int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)
                % 900_000_000)
-
-
-def fits_keys(xml: bytes) -> dict[str, str]:
-    """The FITS keys of a Helioviewer XML header as text."""
-    text = xml.decode("utf-8", "replace")
-    fits = re.search(r"<fits>(.*?)</fits>", text, re.DOTALL)
-    body = fits.group(1) if fits else text
-    return {key: value.strip() for key, value in re.findall(r"<([A-Z0-9_-]+)>([^<]*)</\1>", body)}
 
 
 def load_samples(directory: Path) -> list[SampleImage]:

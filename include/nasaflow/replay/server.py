@@ -42,6 +42,7 @@ from nasaflow.replay.responses import (
     json_reply,
     text_reply,
 )
+from nasaflow.sources.download import MISSING_FILE_BODY
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ def _fault_reply(fault: Fault, path: str, now: datetime) -> Reply | None:
     elif fault.kind == "ratelimit-html":
         reply = helioviewer_error_page('Limit of 3000 requests per 60 seconds has been '
                                        'exceeded by identifier: "127.0.0.1".', status=200)
+    elif fault.kind == "file-not-found":
+        reply = Reply(200, MISSING_FILE_BODY, [("Content-Type", "image/jp2")])
     elif fault.status is None:
         return None
     elif "errno" in fault.params:

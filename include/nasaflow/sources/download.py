@@ -28,7 +28,7 @@ import requests
 import urllib3
 
 from nasaflow.images.verify import CONTENT_TYPES, verify_image
-from nasaflow.sources.errors import CorruptImageError, UnexpectedBodyError
+from nasaflow.sources.errors import CorruptImageError, MissingFileError, UnexpectedBodyError
 from nasaflow.sources.http import DOWNLOAD_TIMEOUT, HttpClient
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,11 @@ def _manifest_entry(result: DownloadResult, request: ImageRequest, url: str | No
     return entry
 
 
+#: What Helioviewer's getJP2Image sends, as 200 image/jp2, for an indexed image whose file
+#: is missing from its archive.
+MISSING_FILE_BODY = b"File not found."
+
+
 class _Receiver:
     """The response check of one download: streams, hashes and verifies each attempt."""
 
@@ -205,6 +210,12 @@ class _Receiver:
             raise UnexpectedBodyError(self.failed_reason or "", url=url)
         part = request.dest.with_name(f"{request.dest.name}.{uuid.uuid4().hex[:12]}.part")
         size, digest = self._stream(response, part)
+        if size <= len(MISSING_FILE_BODY) + 2 and \
+                part.read_bytes().strip() == MISSING_FILE_BODY:
+            part.unlink(missing_ok=True)
+            raise MissingFileError(f"{request.dest.name}: the source indexes it but answered "
+                                   f"{MISSING_FILE_BODY.decode()!r}", url=url,
+                                   status=response.status_code)
         try:
             info = verify_image(part.read_bytes(), request.format, request.size)
         except CorruptImageError as exc:

@@ -76,6 +76,14 @@ class NoImageError(NotFoundError):
     """The source has no image for the requested date or datasource."""
 
 
+class MissingFileError(NotFoundError):
+    """The source indexes the image but cannot serve its file: Helioviewer's errno 13 from
+    getClosestImage (a JP2 missing or unreadable in its archive; also what a swallowed
+    database error looks like, so it is retried first) or getJP2Image's 200 image/jp2
+    body "File not found.". A per-image outcome: that image is recorded as missing with the
+    reason and the rest of the run goes on."""
+
+
 class OutOfToleranceError(NotFoundError):
     """The nearest image is further from the requested time than the tolerance allows."""
 

@@ -25,6 +25,7 @@ import requests
 from nasaflow.sources.errors import (
     ApiKeyError,
     BadRequestError,
+    MissingFileError,
     NoImageError,
     NotFoundError,
     RetryLaterError,
@@ -44,6 +45,9 @@ RETRYABLE_STATUS = frozenset({408, 425, 500, 502, 503, 504})
 RETRYABLE_ERRNOS = frozenset({1, 2, 255})
 #: Helioviewer errnos meaning "no image there" rather than a fault.
 NO_IMAGE_ERRNOS = frozenset({10, 11, 12, 16})
+#: Helioviewer errno of an indexed image whose file cannot be read (retried: a database
+#: error the server swallowed answers the same).
+MISSING_FILE_ERRNOS = frozenset({13})
 #: Helioviewer errnos meaning "no such item" / "bad request value".
 NOT_FOUND_ERRNOS = frozenset({24})
 BAD_REQUEST_ERRNOS = frozenset(range(20, 29)) - NOT_FOUND_ERRNOS
@@ -128,6 +132,8 @@ def errno_error(errno: int, message: str, *, url: str, status: int) -> SourceErr
     text = f"Helioviewer error {errno}: {message}"
     if errno in NO_IMAGE_ERRNOS:
         return NoImageError(text, url=url, status=status)
+    if errno in MISSING_FILE_ERRNOS:
+        return MissingFileError(text, url=url, status=status)
     if errno in NOT_FOUND_ERRNOS:
         return NotFoundError(text, url=url, status=status)
     if errno in BAD_REQUEST_ERRNOS:
@@ -228,7 +234,8 @@ class HttpClient:
             log.warning("retrying %s in %.1f s (attempt %d): %s", url, wait, attempt + 1, last)
             policy.sleep(wait)
         assert last is not None
-        if isinstance(last, UnexpectedBodyError) and not last.transient:
+        if isinstance(last, MissingFileError) or (isinstance(last, UnexpectedBodyError)
+                                                  and not last.transient):
             raise last
         raise UnavailableError(
             f"gave up on {url} after {attempt} attempt(s); last failure: {last}",
@@ -252,6 +259,8 @@ class HttpClient:
             return (self.policy.backoff(attempt) if wait is None else wait), failure
         if status in RETRYABLE_STATUS:
             errno = helioviewer_errno(_json_or_none(response))
+            if errno in MISSING_FILE_ERRNOS:
+                return self.policy.backoff(attempt), _client_error(response)
             if errno is not None and errno not in RETRYABLE_ERRNOS:
                 raise _client_error(response)
             wait = self._retry_after(response)

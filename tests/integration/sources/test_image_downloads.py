@@ -21,7 +21,7 @@ from nasaflow.ingest import (
 )
 from nasaflow.settings import SAMPLES_DIR
 from nasaflow.sources.download import MANIFEST_NAME
-from nasaflow.sources.errors import CorruptImageError, UnavailableError
+from nasaflow.sources.errors import CorruptImageError, MissingFileError, UnavailableError
 from nasaflow.sources.helioviewer import HelioviewerClient
 from nasaflow.sources.http import HttpClient, make_session
 
@@ -39,6 +39,13 @@ def _plan_193(clients) -> PlannedImage:
                        ["193"], 6, clients=clients)
     [image] = [p for p in plan if p.status == "download"]
     return image
+
+
+def _plan_304(clients) -> list[PlannedImage]:
+    """The 2024-04-16 11:15 AIA 304 sample, planned."""
+    return [p for p in plan_images(_utc(2024, 4, 16, 11), _utc(2024, 4, 16, 12),
+                                   ["helioviewer"], ["304"], 30, clients=clients)
+            if p.status == "download"]
 
 
 def _sha256(path: Path) -> str:
@@ -149,9 +156,7 @@ def test_file_damaged_on_disk_is_quarantined_and_fetched_again(replay, clients,
 def test_corrupt_image_is_quarantined_with_reason_while_others_proceed(replay, clients,
                                                                        tmp_path) -> None:
     bad = _plan_193(clients)
-    good = [p for p in plan_images(_utc(2024, 4, 16, 11), _utc(2024, 4, 16, 12),
-                                   ["helioviewer"], ["304"], 30, clients=clients)
-            if p.status == "download"]
+    good = _plan_304(clients)
     replay.arm(JP2, "corrupt", count=-1, match=f"id={bad.source_ref['image_id']}")
     report = download_images([bad, *good], clients=clients, data_dir=tmp_path)
     assert [i.id for i in report.images] == ["2024_04_16__11_15_41_129__SDO_AIA_AIA_304"]
@@ -172,3 +177,33 @@ def test_gap_entries_are_not_downloadable(clients, tmp_path) -> None:
     [gap] = plan
     with pytest.raises(ValueError, match="status 'download', got status 'gap'"):
         download_image(gap, clients=clients, data_dir=tmp_path)
+
+
+def test_file_not_found_on_200_is_a_missing_image_not_a_quarantine(replay, clients,
+                                                                   tmp_path) -> None:
+    # Helioviewer's getJP2Image for an indexed image whose file is gone: 200, image/jp2,
+    # body "File not found.". The image is recorded as missing; the others proceed.
+    missing = _plan_193(clients)
+    good = _plan_304(clients)
+    replay.arm(JP2, "file-not-found", count=-1, match=f"id={missing.source_ref['image_id']}")
+    report = download_images([missing, *good], clients=clients, data_dir=tmp_path)
+    assert [i.id for i in report.images] == ["2024_04_16__11_15_41_129__SDO_AIA_AIA_304"]
+    assert report.quarantined == []
+    assert "File not found." in report.missing[missing.id or ""]
+    assert not (tmp_path / "quarantine").exists()
+    assert not store_path(missing, tmp_path).exists() and _leftovers(tmp_path) == []
+    with pytest.raises(MissingFileError, match="File not found"):
+        download_image(missing, clients=clients, data_dir=tmp_path)
+
+
+def test_a_jp2_smaller_than_its_announced_naxis_downloads_at_its_own_size(clients,
+                                                                        tmp_path) -> None:
+    # getClosestImage announces 4096x4096 (NAXIS) for the 410 px sample; its header
+    # declares that NAXIS, so it is a scaled image, stored with its pixel size.
+    [planned] = [p for p in plan_images(_utc(2013, 6, 24, 17, 30), _utc(2013, 6, 24, 17, 36),
+                                        ["helioviewer"], ["193"], 6, clients=clients)
+                 if p.status == "download"]
+    assert (planned.width, planned.height) == (4096, 4096)
+    image = download_image(planned, clients=clients, data_dir=tmp_path)
+    assert (image.width, image.height) == (410, 410)
+    assert not (tmp_path / "quarantine").exists()

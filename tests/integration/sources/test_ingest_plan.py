@@ -108,3 +108,21 @@ def test_bad_inputs_are_named(clients, kwargs: dict, message: str) -> None:
                  **kwargs}
     with pytest.raises(BadRequestError, match=message):
         plan_images(clients=clients, **arguments)
+
+
+def test_an_unreadable_archive_file_is_a_missing_slot_and_the_day_goes_on(replay,
+                                                                          clients) -> None:
+    # errno 13: Helioviewer indexes a 304 image but cannot read its JP2 (or swallowed a
+    # database error, which is why it is retried first). The 193 image is still planned.
+    replay.arm("/v2/getClosestImage/", "500;errno=13", count=-1, match="sourceId=13")
+    plan = plan_images(_utc(2022, 1, 1), _utc(2022, 1, 1, 0, 12), ["helioviewer"],
+                       ["193", "304"], 6, clients=clients)
+    downloads = [p for p in plan if p.status == "download"]
+    missing = [p for p in plan if p.status == "missing"]
+    assert [p.id for p in downloads] == ["2022_01_01__00_03_52_835__SDO_AIA_AIA_193"]
+    assert [p.requested_at for p in missing] == [(_utc(2022, 1, 1),),
+                                                 (_utc(2022, 1, 1, 0, 6),)]
+    assert all(p.wavelength == "304" and "Helioviewer error 13" in (p.reason or "")
+               for p in missing)
+    asked = [r for r in replay.requests("/v2/getClosestImage/") if "sourceId=13" in r["query"]]
+    assert len(asked) > len(missing)  # retried before it was recorded missing

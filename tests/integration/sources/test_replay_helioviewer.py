@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import requests
 
+from nasaflow.images.fits_header import AU_M, RSUN_ARCSEC_1AU
 from nasaflow.settings import SAMPLES_DIR
 
 SAMPLE_193 = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193.jp2"
@@ -29,6 +31,18 @@ def test_closest_image_has_string_id_and_date_rounded_to_seconds(replay) -> None
     assert body["name"] == "AIA 193"
     assert (body["width"], body["height"]) == (4096, 4096)
     assert body["sunCenterOffsetParams"] == [] and body["layeringOrder"] == 1
+
+
+def test_closest_image_metadata_is_computed_as_helioviewer_computes_it(replay) -> None:
+    # The 410 px AIA 193 JP2 keeps NAXIS 4096: Helioviewer announces NAXIS, not pixels.
+    small = _closest(replay, "2013-06-24T17:31:30Z")
+    assert (small["width"], small["height"]) == (4096, 4096)
+    assert (small["refPixelX"], small["refPixelY"]) == (2048.5, 2048.5)
+    # HMI continuum: DSUN_OBS 0.03 is replaced by 1 au, the missing R_SUN computed.
+    continuum = _closest(replay, "2010-12-06T18:56:41Z", source_id="18")
+    assert continuum["dsun"] == AU_M
+    assert continuum["rsun"] == pytest.approx(RSUN_ARCSEC_1AU / 0.6)
+    assert continuum["rotation"] == 0.0 and "offsetX" not in continuum
 
 
 def test_closest_image_is_the_nearest_however_far(replay) -> None:

@@ -56,9 +56,26 @@ def test_truncated_large_jp2_is_rejected() -> None:
         verify_image(data[: len(data) // 2], "jp2")
 
 
-def test_jp2_size_must_match_what_the_api_announced() -> None:
-    with pytest.raises(CorruptImageError, match="expected 4096x4096, got 410x410"):
-        verify_image(SMALL_JP2.read_bytes(), "jp2", expected_size=(4096, 4096))
+def test_a_jp2_scaled_from_the_announced_naxis_is_accepted() -> None:
+    # Helioviewer announces NAXIS1/NAXIS2 (4096); this JP2 is 410 px and its own header
+    # says NAXIS 4096: a uniform downscaling of the observation.
+    info = verify_image(SMALL_JP2.read_bytes(), "jp2", expected_size=(4096, 4096))
+    assert (info.width, info.height) == (410, 410)
+
+
+@pytest.mark.parametrize("announced", [(2048, 2048), (4096, 2048)])
+def test_a_jp2_is_refused_when_its_header_does_not_declare_the_announced_size(
+        announced: tuple[int, int]) -> None:
+    with pytest.raises(CorruptImageError, match=f"expected {announced[0]}x{announced[1]}, or "
+                                                "a uniform scaling.*got 410x410"):
+        verify_image(SMALL_JP2.read_bytes(), "jp2", expected_size=announced)
+
+
+def test_a_jp2_of_the_announced_size_needs_no_header() -> None:
+    data = LARGE_JP2.read_bytes()
+    assert verify_image(data, "jp2", expected_size=(4096, 4096)).width == 4096
+    with pytest.raises(CorruptImageError, match="expected 4000x4000"):
+        verify_image(data, "jp2", expected_size=(4000, 4000))
 
 
 @settings(max_examples=40, deadline=None)
