@@ -32,7 +32,12 @@ from nasaflow.ingest.targets import (
 from nasaflow.manifest import close_manifest, file_safe
 from nasaflow.settings import Settings
 from nasaflow.sink.landing import missing_cells, rejected_messages
-from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
+from nasaflow.sources.errors import (
+    ApiKeyError,
+    BadRequestError,
+    NoImageError,
+    UnreachableSourceError,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import PokeReturnValue
@@ -48,6 +53,7 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
          interval_start: datetime | None, interval_end: datetime | None,
          ) -> list[dict[str, Any]]:
     """The run's chunks, with its manifest folder made empty; gaps and skips are logged.
+    Bad input and an unreachable source fail the task without retries, with the reason.
 
     A cleared run plans again from scratch: the folder of an earlier attempt is removed,
     since the chunks hand every image whose cells are not all landed to the compute again.
@@ -62,6 +68,8 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
                               clients=SourceClients.from_settings(run))
     except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
         raise AirflowFailException(f"bad input: {error}") from error
+    except UnreachableSourceError as error:  # no network or a wrong URL: retries won't fix it
+        raise AirflowFailException(str(error)) from error
     for entry in planned:
         if entry.status != "download":
             print(f"{entry.status}: {entry.source} {entry.wavelength} "
