@@ -103,11 +103,17 @@ def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, 
 
 
 def close_downloads(settings: Settings, results: list[dict[str, Any] | None],
-                    chunks: list[dict[str, Any]], params: dict[str, Any],
+                    chunks: list[dict[str, Any]] | None, params: dict[str, Any],
                     run_id: str) -> dict[str, Any]:
     """Close the manifest folder (the Spark job ends after its last part) and gather the
-    chunks' results; a chunk that failed for good left no result and is named."""
+    chunks' results; a chunk that failed for good left no result and is named. After a
+    failed plan (no chunks) the task is skipped: the plan's reason is the run's, and a
+    second failure with retries would only delay and blur it."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     close_manifest(manifest_folder(settings, params["target"], run_id))
+    if chunks is None:
+        raise AirflowSkipException("the plan failed: nothing was downloaded")
     merged = ChunkResult()
     failed_chunks = []
     for chunk, result in zip(chunks, results, strict=True):
