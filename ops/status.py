@@ -4,7 +4,10 @@ Checks talk to the services themselves (a query, a metadata request, a health en
 not just to their processes, so "healthy" means usable. The stream's line says whether it
 runs or waits to restart (since when, next try), its last committed batch and its lag;
 it is unhealthy when no driver streams or the oldest waiting message is older than
-NASAFLOW_STREAM_MAX_LAG_SECONDS (nasaflow.operations.stream_status).
+NASAFLOW_STREAM_MAX_LAG_SECONDS (nasaflow.operations.stream_status). A last "info" line
+names the latest failed nasa_ingest run with its failing tasks and their reasons
+(nasaflow.operations.run_failures); it is information and never changes the exit status,
+which says whether the services and the stream are healthy.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ import urllib.request
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nasaflow.operations.airflow_rest import AirflowRestClient
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HEALTH = "http://127.0.0.1:8080/api/v2/monitor/health"
@@ -98,20 +105,33 @@ class Unhealthy(Exception):
     """A check's service answered, and the answer is bad (the message says how)."""
 
 
-def check_stream(query: str, topic: str | None) -> str:
+def airflow_reader() -> AirflowRestClient:
+    """A REST session as the read-only user when setup created one: status changes nothing."""
     from nasaflow.operations.airflow_rest import AirflowRestClient
+    from nasaflow.settings import get_settings
+
+    role = "VIEWER" if os.environ.get("AIRFLOW_VIEWER_USER") else "ADMIN"
+    return AirflowRestClient(get_settings().airflow_url, os.environ[f"AIRFLOW_{role}_USER"],
+                             os.environ[f"AIRFLOW_{role}_PASSWORD"], timeout=10)
+
+
+def check_stream(query: str, topic: str | None) -> str:
     from nasaflow.operations.stream_status import stream_status
     from nasaflow.settings import get_settings
 
-    settings = get_settings()
-    # The read-only user when setup created one: status changes nothing.
-    role = "VIEWER" if os.environ.get("AIRFLOW_VIEWER_USER") else "ADMIN"
-    airflow = AirflowRestClient(settings.airflow_url, os.environ[f"AIRFLOW_{role}_USER"],
-                                os.environ[f"AIRFLOW_{role}_PASSWORD"], timeout=10)
-    status = stream_status(settings, airflow, query=query, topic=topic)
+    status = stream_status(get_settings(), airflow_reader(), query=query, topic=topic)
     if not status.healthy:
         raise Unhealthy(status.summary())
     return status.summary()
+
+
+def latest_ingest_failure() -> str:
+    """The latest failed nasa_ingest run on the platform's data, with its reasons."""
+    from nasaflow.operations.run_failures import latest_failed_run
+
+    failed = latest_failed_run(airflow_reader())
+    return "no failed nasa_ingest run" if failed is None else (
+        "latest failed nasa_ingest " + failed.summary())
 
 
 def main() -> int:
@@ -140,6 +160,12 @@ def main() -> int:
         healthy &= ok
         if not args.airflow_only or not ok:
             print(f"{name:14} {'healthy' if ok else 'UNHEALTHY':10} {detail}")
+    if not args.airflow_only:
+        try:
+            info = latest_ingest_failure()
+        except Exception as error:  # information only: an unanswered question, not a failure
+            info = f"latest failed run unknown ({type(error).__name__}: {error})"
+        print(f"{'ingest':14} {'info':10} {info}")
     return 0 if healthy else 1
 
 

@@ -32,7 +32,12 @@ from nasaflow.ingest.targets import (
 from nasaflow.manifest import close_manifest, file_safe
 from nasaflow.settings import Settings
 from nasaflow.sink.landing import missing_cells, rejected_messages
-from nasaflow.sources.errors import ApiKeyError, BadRequestError, NoImageError
+from nasaflow.sources.errors import (
+    ApiKeyError,
+    BadRequestError,
+    NoImageError,
+    UnreachableSourceError,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import PokeReturnValue
@@ -48,6 +53,7 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
          interval_start: datetime | None, interval_end: datetime | None,
          ) -> list[dict[str, Any]]:
     """The run's chunks, with its manifest folder made empty; gaps and skips are logged.
+    Bad input and an unreachable source fail the task without retries, with the reason.
 
     A cleared run plans again from scratch: the folder of an earlier attempt is removed,
     since the chunks hand every image whose cells are not all landed to the compute again.
@@ -62,6 +68,8 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
                               clients=SourceClients.from_settings(run))
     except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
         raise AirflowFailException(f"bad input: {error}") from error
+    except UnreachableSourceError as error:  # no network or a wrong URL: retries won't fix it
+        raise AirflowFailException(str(error)) from error
     for entry in planned:
         if entry.status != "download":
             print(f"{entry.status}: {entry.source} {entry.wavelength} "
@@ -95,11 +103,17 @@ def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, 
 
 
 def close_downloads(settings: Settings, results: list[dict[str, Any] | None],
-                    chunks: list[dict[str, Any]], params: dict[str, Any],
+                    chunks: list[dict[str, Any]] | None, params: dict[str, Any],
                     run_id: str) -> dict[str, Any]:
     """Close the manifest folder (the Spark job ends after its last part) and gather the
-    chunks' results; a chunk that failed for good left no result and is named."""
+    chunks' results; a chunk that failed for good left no result and is named. After a
+    failed plan (no chunks) the task is skipped: the plan's reason is the run's, and a
+    second failure with retries would only delay and blur it."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     close_manifest(manifest_folder(settings, params["target"], run_id))
+    if chunks is None:
+        raise AirflowSkipException("the plan failed: nothing was downloaded")
     merged = ChunkResult()
     failed_chunks = []
     for chunk, result in zip(chunks, results, strict=True):

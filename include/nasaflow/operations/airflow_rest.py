@@ -149,17 +149,22 @@ class AirflowRestClient:
                   json={"dry_run": False, "dag_run_id": run_id, "task_ids": [task_id],
                         "only_failed": False, "reset_dag_runs": True})
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
-                 map_index: int = -1) -> str:
-        """The text of one task attempt's log."""
+    def task_log_records(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
+                         map_index: int = -1) -> list[Any]:
+        """One task attempt's log as Airflow's structured records (dicts with event, level
+        and, for an exception, error_detail); a plain-text log is one string per line."""
         response = self.call(
             "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
             params={"map_index": map_index, "full_content": True},
             headers={"Accept": "application/json"})
         content = response.get("content", "")
-        if isinstance(content, list):
-            return "\n".join(_log_line(item) for item in content)
-        return str(content)
+        return content if isinstance(content, list) else str(content).splitlines()
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
+                 map_index: int = -1) -> str:
+        """The text of one task attempt's log."""
+        return "\n".join(_log_line(item) for item in self.task_log_records(
+            dag_id, run_id, task_id, try_number, map_index))
 
 
 def _log_line(item: Any) -> str:

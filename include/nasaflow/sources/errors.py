@@ -33,6 +33,18 @@ class UnavailableError(SourceError):
     """A retryable failure (5xx, connection error, bad body) outlasted every attempt."""
 
 
+class UnreachableSourceError(UnavailableError):
+    """The source's host could not be reached at the first request to it: its name does not
+    resolve or it refuses connections. No network, a wrong URL setting or a stopped server
+    does not heal within a retry loop, so this is raised at once and names the host; a
+    host that has answered before and then refuses (a restart) is retried instead.
+    """
+
+    def __init__(self, message: str, *, host: str, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.host = host
+
+
 class UnexpectedBodyError(SourceError):
     """A success status with the wrong body: HTML, a JSON error, bad magic, truncated bytes.
 

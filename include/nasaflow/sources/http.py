@@ -13,12 +13,14 @@ import json
 import logging
 import random
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -32,6 +34,7 @@ from nasaflow.sources.errors import (
     SourceError,
     UnavailableError,
     UnexpectedBodyError,
+    UnreachableSourceError,
 )
 
 log = logging.getLogger(__name__)
@@ -170,17 +173,38 @@ def _client_error(response: requests.Response) -> SourceError:
     return SourceError(text, url=url, status=status)
 
 
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why a connection failed before any byte was exchanged, if the host is unreachable:
+    its name does not resolve, or it refuses the connection. None for other failures
+    (timeouts, cut connections), which the retry loop handles. requests and urllib3 wrap
+    the socket error a few levels deep, so the exception chain is walked."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return f"its name does not resolve ({current.strerror or current})"
+        if isinstance(current, ConnectionRefusedError):
+            return "it refuses connections"
+        current = current.__cause__ or current.__context__
+    return None
+
+
 @dataclass
 class HttpClient:
     """GET with the contract's retry loop; one instance per job shares the retry budget.
 
     `check` validates a success response (and may consume a streamed body); it raises
-    UnexpectedBodyError to have the request retried.
+    UnexpectedBodyError to have the request retried. A host that is unreachable at the
+    first request to it fails at once (UnreachableSourceError); once it has answered, its
+    connection errors are retried like any transient failure.
     """
 
     session: requests.Session
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     retries_used: int = 0
+    #: Hosts (host:port) that have answered at least once.
+    reached: set[str] = field(default_factory=set)
 
     def get(
         self,
@@ -206,11 +230,13 @@ class HttpClient:
                     url, params=params, headers=headers, timeout=timeout, stream=stream
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                self._fail_if_unreachable(url, exc)
                 last = UnavailableError(
                     f"expected a response from {url}, got {type(exc).__name__}: {exc}", url=url
                 )
                 wait = policy.backoff(attempt)
             else:
+                self.reached.add(urlsplit(url).netloc)
                 if observe is not None:
                     observe(response)
                 try:
@@ -301,6 +327,17 @@ class HttpClient:
                 status=response.status_code,
             )
         return wait
+
+    def _fail_if_unreachable(self, url: str, exc: BaseException) -> None:
+        """Raise UnreachableSourceError if `url`'s host never answered and `exc` says it
+        cannot be reached."""
+        host = urlsplit(url).netloc
+        reason = unreachable_reason(exc)
+        if reason is None or host in self.reached:
+            return
+        raise UnreachableSourceError(
+            f"source {host} is unreachable: {reason}; check the network and the source's "
+            f"URL setting (GET {url})", host=host, url=url) from exc
 
     def _spend_retry(self) -> bool:
         budget = self.policy.retry_budget
