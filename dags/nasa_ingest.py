@@ -22,7 +22,11 @@ Every day (and for any past day you ask for) this DAG:
 5. **await_landing**: waits (reschedule mode, no worker slot held) until PostgreSQL holds
    every cell of every image; the `stream_to_postgres` DAG must be running;
 6. **finish**: fails the run, naming them, if any image was quarantined or a chunk
-   failed; with `NASAFLOW_DROP_LANDED_IMAGES` it first deletes the landed files.
+   failed; with `NASAFLOW_DROP_LANDED_IMAGES` it first deletes the landed files;
+7. **announce_platform** / **announce_test** (the run's target only): emits an event on
+   the Asset `nasaflow_image_parameters` (`_test` for the test target) per landed
+   (channel, day), partition key `<channel>|<YYYY-MM-DD>`, so downstream DAGs can be
+   scheduled on landed data.
 
 **Trigger for a date**: fill *date* (UTC day) in the form, or leave it empty to ingest the
 run's data interval. **Backfill a range**: `airflow backfill create --dag-id nasa_ingest
@@ -45,7 +49,8 @@ from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from nasaflow.ingest import steps
-from nasaflow.ingest.targets import PLATFORM, TARGETS, target_suffix
+from nasaflow.ingest.landed_assets import landed_asset
+from nasaflow.ingest.targets import PLATFORM, TARGETS, TEST, run_is_for, target_suffix
 from nasaflow.settings import get_settings
 from nasaflow.sources.helioviewer import SDO_SOURCES
 from nasaflow.spark_launch import COMPUTE_APPLICATION, spark_conf, submit_env
@@ -149,6 +154,24 @@ def nasa_ingest() -> None:
         """Fail the run naming quarantined images and failed chunks; else count images."""
         return steps.finish(SETTINGS, closed, params)
 
+    # One announcing task per target, each running only for runs of its target, so the
+    # other target's asset gets no event.
+    @task.run_if(run_is_for(PLATFORM),
+                 skip_message="a test run: the platform's asset gets no event")
+    @task(outlets=[landed_asset(PLATFORM)])
+    def announce_platform(closed: dict[str, Any], params: dict[str, Any],
+                          outlet_events: Any = None) -> list[str]:
+        """One asset event per landed (channel, day) of a platform run."""
+        return steps.announce_landed(closed, params, outlet_events)
+
+    @task.run_if(run_is_for(TEST),
+                 skip_message="a platform run: the test asset gets no event")
+    @task(outlets=[landed_asset(TEST)])
+    def announce_test(closed: dict[str, Any], params: dict[str, Any],
+                      outlet_events: Any = None) -> list[str]:
+        """One asset event per landed (channel, day) of a test-suite run."""
+        return steps.announce_landed(closed, params, outlet_events)
+
     # mypy reads each task's Python signature: at parse time upstream results are XComArgs
     # and Airflow injects the context arguments (params, run_id, dag_run) at run time;
     # misc: Airflow's Task type declares __call__ as an attribute.
@@ -156,7 +179,9 @@ def nasa_ingest() -> None:
     results = download_chunk.expand(chunk=chunks)
     closed = close_downloads(results, chunks)  # type: ignore[call-arg, arg-type, misc]
     landing = await_landing(closed)  # type: ignore[call-arg, arg-type, misc]
-    chunks >> compute_parameters >> landing >> finish(closed)  # type: ignore[call-arg, arg-type, misc]
+    finished = finish(closed)  # type: ignore[call-arg, arg-type, misc]
+    chunks >> compute_parameters >> landing >> finished
+    finished >> [announce_platform(closed), announce_test(closed)]  # type: ignore[call-arg, arg-type, misc]
 
 
 nasa_ingest()

@@ -18,6 +18,8 @@ import psycopg
 import pytest
 import requests
 
+from nasaflow.ingest.landed_assets import landed_asset
+from nasaflow.ingest.targets import PLATFORM, TEST
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.replay.archive import ArchiveConfig
 from nasaflow.replay.server import ReplayServer
@@ -56,6 +58,18 @@ def closed_downloads(airflow_api: AirflowRestClient, dag: str, run_id: str) -> d
     return airflow_api.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/close_downloads/"
                            "xcomEntries/return_value", deserialize="true",
                            stringify="false")["value"]
+
+
+def landed_partitions(airflow_api: AirflowRestClient, asset_name: str,
+                      run_id: str) -> list[str]:
+    """Partition keys of the asset events the run emitted on asset `asset_name`."""
+    assets = airflow_api.get("/assets", name_pattern=asset_name)["assets"]
+    ids = [asset["id"] for asset in assets if asset["name"] == asset_name]
+    if not ids:
+        return []
+    events = airflow_api.get("/assets/events", asset_id=ids[0], source_run_id=run_id,
+                             limit=100)["asset_events"]
+    return sorted(event["partition_key"] for event in events)
 
 
 def landed_cells(conn: psycopg.Connection, image_ids: list[str]) -> int:
@@ -102,6 +116,10 @@ def test_a_multi_channel_day_lands_completely_with_a_few_tasks_per_channel(
     assert any(label and "AIA 131 1/2" in label for label in labels), labels
     log = airflow_api.task_log(ingest_dag, run_id, "download_chunk", map_index=0)
     assert f"{PER_CHANNEL // 2}/{PER_CHANNEL // 2} images done" in log, log[-2000:]
+    # One asset event per landed (channel, day), on the test target's asset only.
+    assert landed_partitions(airflow_api, landed_asset(TEST).name, run_id) == \
+        sorted(f"{channel}|2023-05-01" for channel in CHANNELS)
+    assert landed_partitions(airflow_api, landed_asset(PLATFORM).name, run_id) == []
 
 
 def test_a_corrupt_image_in_a_chunk_quarantines_that_image_only(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from nasaflow.ingest.chunks import ChunkResult, chunk_plan, ingest_chunk
 from nasaflow.ingest.clients import SourceClients
+from nasaflow.ingest.landed_assets import landed_asset, landed_partitions
 from nasaflow.ingest.plan import day_to_ingest, plan_images
 from nasaflow.ingest.targets import (
     reader_connection,
@@ -181,3 +182,22 @@ def finish(settings: Settings, closed: dict[str, Any], params: dict[str, Any]) -
     if problems:
         raise AirflowFailException("; ".join(problems) + " (the other images were ingested)")
     return len(closed["expected"])
+
+
+def announce_landed(closed: dict[str, Any], params: dict[str, Any],
+                    outlet_events: Any) -> list[str]:
+    """Emit the run's landed (channel, day) partitions on its target's asset; returns
+    them. Skipped when nothing landed, so no event says otherwise."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with reader_connection(params["target"]) as conn:
+        rows = conn.execute("SELECT wavelength, observed_at AT TIME ZONE 'UTC' FROM images"
+                            " WHERE id = ANY(%s)", (list(closed["expected"]),)).fetchall()
+    partitions = landed_partitions(rows)
+    if not partitions:
+        raise AirflowSkipException("no image landed: no partition to announce")
+    event = outlet_events[landed_asset(params["target"])]
+    event.add_partitions(partitions)
+    event.extra = {"images": len(rows), "patch_size": params["patch_size"]}
+    print(f"announced {len(partitions)} landed partition(s): {', '.join(partitions)}")
+    return partitions

@@ -14,7 +14,9 @@ from Airflow's connection store through the Postgres provider's PostgresHook.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import Any
 
 import psycopg
 
@@ -33,6 +35,16 @@ def target_suffix(target: str) -> str:
     if target not in TARGETS:
         raise ValueError(f"target: expected one of {', '.join(TARGETS)}, got {target!r}")
     return TEST_SUFFIX if target == TEST else ""
+
+
+def run_is_for(target: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A task condition (`@task.run_if`): whether the task's run sends its data to
+    `target`, read from the run's params."""
+    target_suffix(target)  # an unknown target fails at parse time
+
+    def condition(context: Mapping[str, Any]) -> bool:
+        return bool(context["params"]["target"] == target)
+    return condition
 
 
 def writer_connection(target: str = PLATFORM) -> psycopg.Connection:
