@@ -31,7 +31,7 @@ def test_video_and_other_are_skipped_with_a_reason_and_never_downloaded(replay, 
         ("skipped", "video"), ("skipped", "other"), ("gap", None)]
     assert "media_type 'video'" in (plan[0].reason or "")
     assert "media_type 'other' is not an image" in (plan[1].reason or "")
-    assert "No data available for date: 2024-02-09" in (plan[2].reason or "")
+    assert "2024-02-09: no APOD that day" in (plan[2].reason or "")
     report = download_images(plan, clients=clients, data_dir=tmp_path)
     assert report.images == [] and replay.downloads() == []
     assert not any(tmp_path.rglob("apod_*"))
