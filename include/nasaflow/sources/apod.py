@@ -318,17 +318,13 @@ class ApodClient:
         start = first
         while start <= last:
             end = min(last, start + timedelta(days=RANGE_DAYS - 1))
-            failed_before = len(days.failed)
-            self._collect(start, end, days)
-            if len(days.failed) - failed_before > MAX_FAILED_DATES:
-                raise UnavailableError(
-                    f"APOD answered 500 for {len(days.failed) - failed_before} dates of "
-                    f"{start.isoformat()} .. {end.isoformat()} one by one: the service is "
-                    "failing, not one date's page; try again later")
+            self._collect(start, end, days, span=(start, end))
             start = end + timedelta(days=1)
         return days
 
-    def _collect(self, first: date, last: date, days: ApodDays) -> None:
+    def _collect(self, first: date, last: date, days: ApodDays,
+                 span: tuple[date, date]) -> None:
+        """first..last into `days`; `span` is the range request it was cut from."""
         if first == last:
             try:
                 days.entries[first] = self.entry(first)
@@ -336,14 +332,21 @@ class ApodClient:
                 days.missing[first] = str(exc)
             except PageFailedError as exc:
                 days.failed[first] = str(exc)
+                failed = [day for day in days.failed if span[0] <= day <= span[1]]
+                if len(failed) > MAX_FAILED_DATES:
+                    raise UnavailableError(
+                        f"APOD answered 500 for {len(failed)} dates of {span[0]} .. "
+                        f"{span[1]} one by one ({', '.join(map(str, failed))}): the "
+                        "service is failing, not one date's page; try again later",
+                        url=exc.url, status=exc.status) from exc
             return
         try:
             payload = self._get({"start_date": first.isoformat(),
                                  "end_date": last.isoformat()}, RANGE_TIMEOUT)
         except PageFailedError:
             middle = first + timedelta(days=(last - first).days // 2)
-            self._collect(first, middle, days)
-            self._collect(middle + timedelta(days=1), last, days)
+            self._collect(first, middle, days, span)
+            self._collect(middle + timedelta(days=1), last, days, span)
             return
         if not isinstance(payload, list):
             raise SourceError(f"APOD {first} .. {last}: expected a list, got "
