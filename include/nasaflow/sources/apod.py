@@ -183,7 +183,9 @@ class DailyLedger:
     concurrent runs neither lose nor double a request. A file rather than an Airflow
     Variable: the client is library code that also runs without Airflow (tests, the CLI),
     and the file survives restarts and a reset of Airflow's database. Without a path the
-    count lives in memory (one process).
+    count lives in memory (one process). `check` and `record` are separate steps (only a
+    request the gateway let through counts), so runs sending at the same instant may each
+    overshoot by one: the reserve covers that.
     """
 
     def __init__(self, path: Path | None, limit: int, reserve_fraction: float,
@@ -231,12 +233,7 @@ class DailyLedger:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 handle.seek(0)
-                try:
-                    stored = json.loads(handle.read() or "{}").get("sent", [])
-                except (ValueError, AttributeError):
-                    stored = []  # a damaged ledger: start counting again
-                sent = sorted(t for t in (datetime.fromisoformat(v) for v in stored
-                                          if isinstance(v, str)) if t > cutoff)
+                sent = [moment for moment in _read_ledger(handle.read()) if moment > cutoff]
                 if sent_now is not None:
                     sent.append(sent_now)
                     handle.seek(0)
@@ -247,6 +244,19 @@ class DailyLedger:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return sent
+
+
+def _read_ledger(text: str) -> list[datetime]:
+    """The request times a ledger file holds, oldest first; none from a damaged file (the
+    count starts again rather than failing every run)."""
+    try:
+        stored = json.loads(text or "{}")["sent"]
+        moments = sorted(datetime.fromisoformat(value) for value in stored)
+        if any(moment.tzinfo is None for moment in moments):
+            raise ValueError("naive time in the ledger")
+    except (ValueError, TypeError, KeyError):
+        return []
+    return moments
 
 
 class ApodClient:
