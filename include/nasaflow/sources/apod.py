@@ -380,7 +380,8 @@ class ApodClient:
         try:
             response = self.http.get(self.endpoint, params=params,
                                      headers={"X-Api-Key": self._api_key}, timeout=timeout,
-                                     check=_expect_json, observe=self._observe, final=(500,))
+                                     check=_expect_json, observe=self._observe,
+                                     final=_is_page_failure)
         except (RetryLaterError, UnavailableError) as exc:
             if exc.status == 429 and self.daily is not None and self.budget.remaining:
                 raise RetryLaterError(
@@ -403,21 +404,25 @@ class ApodClient:
             self.daily.record()  # the gateway counts what it lets through, errors included
 
 
-def _page_failure(response: requests.Response, params: dict[str, str]) -> SourceError:
-    """PageFailedError for the service's own 500 (`{"code": 500, "msg": ...}`), else an
-    UnavailableError: a 500 of anything else is not about a date."""
-    what = params.get("date") or f"{params['start_date']} .. {params['end_date']}"
+def _is_page_failure(response: requests.Response) -> bool:
+    """The service's own 500 (`{"code": 500, "msg": ...}`): a date's page it cannot read.
+    A 500 of anything else (the gateway, a proxy) is retried like any 5xx."""
+    if response.status_code != 500 or "json" not in response.headers.get("Content-Type", ""):
+        return False
     try:
         payload = response.json()
     except ValueError:
-        payload = None
-    if isinstance(payload, dict) and payload.get("code") == 500:
-        return PageFailedError(
-            f"APOD {what}: the service answered HTTP 500 {payload.get('msg', '')!r}: its "
-            "scraper cannot read that day's page on apod.nasa.gov (usually for good); not "
-            "retried, since the gateway counts every try", url=response.url, status=500)
-    return UnavailableError(f"APOD {what}: HTTP 500 from {response.url}: "
-                            f"{response.text[:200]!r}", url=response.url, status=500)
+        return False
+    return isinstance(payload, dict) and payload.get("code") == 500
+
+
+def _page_failure(response: requests.Response, params: dict[str, str]) -> PageFailedError:
+    """The error naming the dates of a request the service failed on."""
+    what = params.get("date") or f"{params['start_date']} .. {params['end_date']}"
+    return PageFailedError(
+        f"APOD {what}: the service answered HTTP 500 {response.json().get('msg', '')!r}: "
+        "its scraper cannot read that day's page on apod.nasa.gov (usually for good); not "
+        "retried, since the gateway counts every try", url=response.url, status=500)
 
 
 def parse_entry(payload: Any, requested: date) -> ApodEntry:

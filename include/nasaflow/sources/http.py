@@ -14,7 +14,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -186,14 +186,14 @@ class HttpClient:
         stream: bool = False,
         check: Callable[[requests.Response], None] | None = None,
         observe: Callable[[requests.Response], None] | None = None,
-        final: Collection[int] = (),
+        final: Callable[[requests.Response], bool] | None = None,
     ) -> requests.Response:
         """The first acceptable response; raises a SourceError subclass otherwise.
 
         `observe` sees every response, errors included (e.g. to read rate-limit headers).
-        A status in `final` is the service's answer to this request, returned unchecked and
-        never retried (APOD's 500 is its scraper failing on one date's page: retrying it
-        only spends the gateway's budget).
+        A response `final` accepts is the service's answer to this request, returned
+        unchecked and never retried, whatever its status (APOD's own 500 is its scraper
+        failing on one date's page: retrying it only spends the gateway's budget).
         """
         policy = self.policy
         body_retries = 0
@@ -212,7 +212,7 @@ class HttpClient:
                 if observe is not None:
                     observe(response)
                 try:
-                    wait, last = (0.0, None) if response.status_code in final \
+                    wait, last = (0.0, None) if final is not None and final(response) \
                         else self._assess(response, attempt, check)
                 except UnexpectedBodyError as exc:
                     response.close()
