@@ -269,25 +269,23 @@ class ApodClient:
         http: HttpClient,
         *,
         reserve_fraction: float = 0.05,
-        today: Callable[[], date] | None = None,
         now: Callable[[], datetime] | None = None,
         ledger: Path | None = None,
     ) -> None:
         """`base_url` is the gateway root, e.g. https://api.nasa.gov.
 
-        `reserve_fraction` of each budget is left unused (§5.2: pause at 5 %). `today` is
-        the APOD date (default: the US Eastern date of `now`). `ledger` is the file counting
-        DEMO_KEY's daily requests across runs (DailyLedger.path_for); None counts in memory.
+        `reserve_fraction` of each budget is left unused (§5.2: pause at 5 %). `now` is the
+        clock (default: the HTTP policy's). `ledger` is the file counting DEMO_KEY's daily
+        requests across runs (DailyLedger.path_for); None counts in memory.
         """
         if not api_key or not api_key.strip():
             raise MissingApiKeyError(
                 "APOD needs an api.nasa.gov key: expected NASAFLOW_APOD_API_KEY to be set "
-                "(DEMO_KEY allows 30 requests per hour), got an empty value"
+                "(DEMO_KEY allows 30 requests an hour and 50 a day), got an empty value"
             )
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.now = now or http.policy.now
-        self.today = today or (lambda: apod_today(self.now()))
         self.budget = RateBudget(reserve_fraction, self.now)
         self._api_key = api_key.strip()
         self.daily = (DailyLedger(ledger, DEMO_DAY_LIMIT, reserve_fraction, self.now)
@@ -300,6 +298,10 @@ class ApodClient:
     def endpoint(self) -> str:
         """The APOD service URL."""
         return f"{self.base_url}/planetary/apod"
+
+    def today(self) -> date:
+        """APOD's date now: the US Eastern one; later dates are not published yet."""
+        return apod_today(self.now())
 
     def entry(self, day: date) -> ApodEntry:
         """The APOD of `day`; NoImageError (404) when that date has none, PageFailedError
