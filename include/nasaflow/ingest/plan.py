@@ -4,7 +4,9 @@ Helioviewer has no "list images between t1 and t2" endpoint (§1.9), so the plan
 through the interval at the requested cadence, asks for the nearest image of each
 wavelength, keeps it only within half a cadence of the request, and deduplicates by image
 id. A request with nothing near it is a gap: recorded, not a failure (the archive has
-outages). APOD contributes one entry per date. Inputs that can never work (unknown
+outages). APOD contributes one entry per date, asked for in ranges; a date whose page
+the APOD service fails on, or not yet published in US Eastern time, is skipped with the
+reason while the rest of the plan goes on. Inputs that can never work (unknown
 wavelength, future interval, a date before the source exists, a missing api key) raise
 before anything is planned, naming the bad input. An image whose id or file the server
 names unsafely is planned as refused, with the reason and no name of the server's, so the
@@ -22,7 +24,7 @@ from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, GAP, MISSING, SKIPPED, PlannedImage
 from nasaflow.ingest.store import apod_filename
-from nasaflow.sources.apod import ApodClient
+from nasaflow.sources.apod import ApodClient, ApodDays
 from nasaflow.sources.errors import (
     BadRequestError,
     DateOutOfRangeError,
@@ -128,7 +130,7 @@ def plan_images(
         plan.extend(_plan_helioviewer(clients.helioviewer, source, interval_start,
                                       min(interval_end, current), cadence))
     if apod is not None:
-        plan.extend(_plan_apod(apod, interval_start, interval_end, current.date()))
+        plan.extend(_plan_apod(apod, interval_start, interval_end))
     return plan
 
 
@@ -217,19 +219,34 @@ def _dates(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _plan_apod(client: ApodClient, start: datetime, end: datetime,
-               today: date) -> list[PlannedImage]:
-    """One entry per date of the interval up to today: an image, a skip or a gap."""
+def _plan_apod(client: ApodClient, start: datetime, end: datetime) -> list[PlannedImage]:
+    """One entry per date of the interval: an image, a gap (no APOD that day) or a skip
+    with its reason (a video or `other` entry, a date whose page the service fails on, a
+    date not yet published: APOD dates are US Eastern)."""
+    today = client.today()
+    dates = _dates(start, end)
+    published = [day for day in dates if day <= today]
+    days = client.entries(published[0], published[-1]) if published else ApodDays()
     plan = []
-    for day in _dates(start, end):
-        if day > today:
-            break
+    for day in dates:
         moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        try:
-            entry = client.entry(day)
-        except NoImageError as exc:
-            plan.append(PlannedImage("apod", GAP, "APOD", "apod", (moment,), reason=str(exc)))
+        if day > today:
+            plan.append(PlannedImage(
+                "apod", SKIPPED, "APOD", "apod", (moment,),
+                reason=f"APOD {day}: not published yet: APOD dates are US Eastern, where it "
+                       f"is still {today}; ingest this day again after midnight Eastern "
+                       "(about 05:00 UTC)"))
             continue
+        if day in days.failed:
+            plan.append(PlannedImage("apod", SKIPPED, "APOD", "apod", (moment,),
+                                     reason=days.failed[day],
+                                     source_ref={"provider": "apod", "date": day.isoformat()}))
+            continue
+        if day in days.missing:
+            plan.append(PlannedImage("apod", GAP, "APOD", "apod", (moment,),
+                                     reason=days.missing[day]))
+            continue
+        entry = days.entries[day]
         reference = {"provider": "apod", "date": day.isoformat(), "title": entry.title,
                      "media_type": entry.media_type, "url": entry.url, "hdurl": entry.hdurl,
                      "copyright": entry.copyright}

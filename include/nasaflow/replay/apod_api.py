@@ -1,9 +1,12 @@
 """APOD behind an api.data.gov-like gateway, over the fixture calendar.
 
-Two layers, as in production (§2): the gateway checks the key (403 shapes), keeps a rolling
-one-hour budget per key (DEMO_KEY: 30 by default), adds X-RateLimit-* to every answer and
-answers 429 when the budget is spent; the service validates fields, dates and combinations
-with the messages of nasa/apod-api and returns sorted-key JSON.
+Two layers, as in production (§2): the gateway (api-umbrella) checks the key (403 shapes),
+keeps rolling per-key budgets (every key one hour, DEMO_KEY: 30; DEMO_KEY also one day: 50),
+adds X-RateLimit-* of the hourly budget only to every answer and answers 429 when any budget
+is spent, without counting the refused request; the service validates fields, dates and
+combinations with the messages of nasa/apod-api and returns sorted-key JSON. Its "today" is
+the US Eastern date (apod.nasa.gov's calendar), and a date whose page its scraper cannot
+read fails the request with 500 `Internal Service Error`: alone or anywhere inside a range.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 
 from nasaflow.replay.fixtures import ApodCalendar
 from nasaflow.replay.responses import Reply, json_reply, static_reply
-from nasaflow.sources.apod import FIRST_DATE
+from nasaflow.sources.apod import FIRST_DATE, apod_today
 
 _ALLOWED = ("concept_tags", "date", "hd", "count", "start_date", "end_date", "thumbs")
 _ALLOWED_TEXT = ", ".join(f"'{name}'" for name in _ALLOWED)
-_WINDOW = timedelta(hours=1)
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
 _SIGNUP = "https://api.nasa.gov:443"
 
 
@@ -47,10 +51,12 @@ class ApodReplay:
     """The gateway and the APOD service; thread-safe."""
 
     def __init__(self, calendar: ApodCalendar, keys: set[str], *, demo_limit: int,
-                 key_limit: int, now: Callable[[], datetime]) -> None:
+                 key_limit: int, now: Callable[[], datetime], demo_day_limit: int = 50
+                 ) -> None:
         self.calendar = calendar
         self.keys = keys | {"DEMO_KEY"}
         self.demo_limit = demo_limit
+        self.demo_day_limit = demo_day_limit
         self.key_limit = key_limit
         self.now = now
         self._lock = threading.Lock()
@@ -73,22 +79,33 @@ class ApodReplay:
             return _gateway_error(403, "API_KEY_INVALID",
                                   f"An invalid api_key was supplied. Get one at {_SIGNUP}")
         limit = self.demo_limit if key == "DEMO_KEY" else self.key_limit
+        budgets = [(_HOUR, limit)]
+        if key == "DEMO_KEY":
+            budgets.append((_DAY, self.demo_day_limit))
         now = self.now()
         with self._lock:
             sent = self._sent.setdefault(key, deque())
-            while sent and now - sent[0] >= _WINDOW:
+            while sent and now - sent[0] >= _DAY:
                 sent.popleft()
-            if len(sent) >= limit:
-                wait = max(1, int((sent[0] + _WINDOW - now).total_seconds()) + 1)
+            hourly = sum(1 for moment in sent if now - moment < _HOUR)
+            # Capacity returns when the oldest request that fills a spent budget leaves it.
+            waits = []
+            for window, budget in budgets:
+                inside = [moment for moment in sent if now - moment < window]
+                if len(inside) >= budget:
+                    waits.append(inside[len(inside) - budget] + window - now)
+            if waits:
                 reply = _gateway_error(
                     429, "OVER_RATE_LIMIT",
                     "You have exceeded your rate limit. Try again later or contact us at "
                     f"{_SIGNUP}/contact/ for assistance")
-                remaining = 0
-                reply.header("Retry-After", str(wait))
+                # The gateway counts the refused request into the hourly figure it shows,
+                # but never records it.
+                remaining = max(0, limit - hourly - 1)
+                reply.header("Retry-After", str(int(max(waits).total_seconds()) + 1))
             else:
                 sent.append(now)
-                remaining = limit - len(sent)
+                remaining = limit - hourly - 1
                 reply = self._service(fields, base_url)
         reply.header("X-RateLimit-Limit", str(limit))
         reply.header("X-RateLimit-Remaining", str(remaining))
@@ -116,7 +133,7 @@ class ApodReplay:
                                      f"request fields for apod method are {_ALLOWED_TEXT}")
         thumbs = fields.get("thumbs", "").lower() == "true"
         concepts = fields.get("concept_tags", "").lower() == "true"
-        today = self.now().date()
+        today = apod_today(self.now())
 
         def render(day: date) -> dict[str, Any]:
             return self._entry(day, base_url, thumbs, concepts)
@@ -138,6 +155,8 @@ class ApodReplay:
                 if "end_date" in fields else today
             if start > end:
                 raise _ServiceError(400, "start_date cannot be after end_date")
+            if any(start <= day <= end for day in self.calendar.unreadable):
+                raise _ServiceError(500, "Internal Service Error")
             return [render(day) for day in sorted(self.calendar.entries) if start <= day <= end]
         if "date" in fields:
             day = self._in_range(_parse_day(fields["date"]), today)
@@ -146,6 +165,8 @@ class ApodReplay:
             if not published:
                 raise _ServiceError(404, f"No data available for date: {today.isoformat()}")
             day = max(published)
+        if day in self.calendar.unreadable:
+            raise _ServiceError(500, "Internal Service Error")
         if day not in self.calendar.entries:
             raise _ServiceError(404, f"No data available for date: {day.isoformat()}")
         return render(day)

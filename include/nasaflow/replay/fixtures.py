@@ -170,9 +170,11 @@ def load_samples(directory: Path) -> list[SampleImage]:
 
 @dataclass
 class ApodCalendar:
-    """APOD entries by date and the image files they link to (path -> bytes)."""
+    """APOD entries by date and the image files they link to (path -> bytes), and the dates
+    whose page the service's scraper cannot read (it answers 500 for them)."""
 
     entries: dict[date, dict[str, Any]] = field(default_factory=dict)
+    unreadable: set[date] = field(default_factory=set)
     images: dict[str, bytes] = field(default_factory=dict)
     modified: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -202,7 +204,8 @@ def _render(sample: SampleImage | None, side: int, fmt: str) -> bytes:
 def build_apod_calendar(samples: list[SampleImage]) -> ApodCalendar:
     """The fixture entries; `url`/`hdurl` hold server-relative paths made absolute per request.
 
-    2024-02-09 is deliberately absent (a day without APOD gives 404).
+    2024-02-09 is deliberately absent (a day without APOD gives 404); 2024-02-11's page is
+    one the scraper fails on (500 for that date and for every range holding it).
     """
     def pick(measurement: str) -> SampleImage | None:
         matching = [s for s in samples if s.source.measurement == measurement]
@@ -240,6 +243,7 @@ def build_apod_calendar(samples: list[SampleImage]) -> ApodCalendar:
     for entry in entries:
         entry["service_version"] = "v1"
         calendar.entries[date.fromisoformat(entry["date"])] = entry
+    calendar.unreadable = {date(2024, 2, 11)}
     return calendar
 
 

@@ -216,10 +216,14 @@ class HttpClient:
         stream: bool = False,
         check: Callable[[requests.Response], None] | None = None,
         observe: Callable[[requests.Response], None] | None = None,
+        final: Callable[[requests.Response], bool] | None = None,
     ) -> requests.Response:
         """The first acceptable response; raises a SourceError subclass otherwise.
 
         `observe` sees every response, errors included (e.g. to read rate-limit headers).
+        A response `final` accepts is the service's answer to this request, returned
+        unchecked and never retried, whatever its status (APOD's own 500 is its scraper
+        failing on one date's page: retrying it only spends the gateway's budget).
         """
         policy = self.policy
         body_retries = 0
@@ -240,7 +244,8 @@ class HttpClient:
                 if observe is not None:
                     observe(response)
                 try:
-                    wait, last = self._assess(response, attempt, check)
+                    wait, last = (0.0, None) if final is not None and final(response) \
+                        else self._assess(response, attempt, check)
                 except UnexpectedBodyError as exc:
                     response.close()
                     if not exc.transient:

@@ -14,6 +14,7 @@ from nasaflow.sources.errors import (
     MissingApiKeyError,
     NoImageError,
     RetryLaterError,
+    UnavailableError,
 )
 
 APOD = "/planetary/apod"
@@ -31,7 +32,7 @@ def test_video_and_other_are_skipped_with_a_reason_and_never_downloaded(replay, 
         ("skipped", "video"), ("skipped", "other"), ("gap", None)]
     assert "media_type 'video'" in (plan[0].reason or "")
     assert "media_type 'other' is not an image" in (plan[1].reason or "")
-    assert "No data available for date: 2024-02-09" in (plan[2].reason or "")
+    assert "2024-02-09: no APOD that day" in (plan[2].reason or "")
     report = download_images(plan, clients=clients, data_dir=tmp_path)
     assert report.images == [] and replay.downloads() == []
     assert not any(tmp_path.rglob("apod_*"))
@@ -107,3 +108,48 @@ def test_budget_counts_error_answers_too(replay, http) -> None:
                 client.entry(date(2024, 2, 9))  # 404: no APOD that day
     sent = replay.requests(APOD)
     assert len(sent) == 30 and {entry["status"] for entry in sent} == {404}
+
+
+def test_backfill_asks_one_range_request_per_30_days(replay, clients) -> None:
+    plan = plan_images(_utc(2024, 1, 1), _utc(2024, 2, 11), ["apod"], [], 60, clients=clients)
+    assert [r["query"] for r in replay.requests(APOD)] == [
+        "start_date=2024-01-01&end_date=2024-01-30", "start_date=2024-01-31&end_date=2024-02-10"]
+    assert len(plan) == 41
+    assert [p.id for p in plan if p.status == "download"] == [
+        "apod_2024-02-05", "apod_2024-02-06", "apod_2024-02-10"]
+
+
+def test_failing_page_is_skipped_with_the_reason_and_its_neighbours_planned(replay, clients,
+                                                                           sleeps) -> None:
+    plan = plan_images(_utc(2024, 2, 5), _utc(2024, 2, 12), ["apod"], [], 60, clients=clients)
+    by_day = {p.requested_at[0].date(): p for p in plan}
+    skipped = by_day[date(2024, 2, 11)]
+    assert skipped.status == "skipped"
+    assert "APOD 2024-02-11: the service answered HTTP 500 'Internal Service Error'" in (
+        skipped.reason or "")
+    assert [by_day[date(2024, 2, day)].status for day in (5, 6, 10)] == ["download"] * 3
+    # The failing span is halved down to the failing date; no request is repeated.
+    assert [r["query"] for r in replay.requests(APOD)] == [
+        "start_date=2024-02-05&end_date=2024-02-11", "start_date=2024-02-05&end_date=2024-02-08",
+        "start_date=2024-02-09&end_date=2024-02-11", "start_date=2024-02-09&end_date=2024-02-10",
+        "date=2024-02-11"]
+    assert sleeps == []
+
+
+def test_a_failing_apod_date_leaves_the_helioviewer_plan_intact(replay, clients) -> None:
+    plan = plan_images(_utc(2024, 2, 11), _utc(2024, 2, 12), ["helioviewer", "apod"], ["193"],
+                       360, clients=clients)
+    assert [p.status for p in plan if p.source == "apod"] == ["skipped"]
+    assert len([p for p in plan if p.source == "helioviewer"]) == 4
+    assert [r["query"] for r in replay.requests(APOD)] == ["date=2024-02-11"]
+
+
+def test_service_failing_on_every_date_is_retried_later_not_skipped(replay, clients,
+                                                                   monkeypatch) -> None:
+    calendar = replay.server.state.apod.calendar
+    monkeypatch.setattr(calendar, "unreadable",
+                        {date(2024, 2, 1) + timedelta(days=n) for n in range(10)})
+    with pytest.raises(UnavailableError, match="the service is failing, not one date's page"):
+        plan_images(_utc(2024, 2, 1), _utc(2024, 2, 11), ["apod"], [], 60, clients=clients)
+    # Halved down to three dates failing alone, then given up: 7 requests, not 19.
+    assert len(replay.requests(APOD)) == 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -50,7 +51,7 @@ def test_malformed_and_out_of_range_dates_are_400(replay, api_key: str) -> None:
     malformed = _apod(replay, api_key=api_key, date="2020-13-45")
     assert malformed.json() == {"code": 400, "service_version": "v1",
                                 "msg": "time data '2020-13-45' does not match format '%Y-%m-%d'"}
-    today = datetime.now(UTC).date()
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
     future = _apod(replay, api_key=api_key, date="2100-01-01")
     assert future.json()["msg"] == f"Date must be between Jun 16, 1995 and {today:%b %d, %Y}."
 
@@ -69,6 +70,18 @@ def test_range_skips_missing_days_and_thumbs_adds_video_thumbnails(replay, api_k
     video = entries[2]
     assert video["media_type"] == "video" and video["thumbnail_url"].endswith("_thumb.jpg")
     assert "url" not in entries[3] and entries[3]["media_type"] == "other"
+
+
+def test_unreadable_page_is_the_services_500_alone_and_inside_any_range(replay,
+                                                                      api_key: str) -> None:
+    alone = _apod(replay, api_key=api_key, date="2024-02-11")
+    assert alone.status_code == 500
+    assert alone.json() == {"code": 500, "msg": "Internal Service Error", "service_version": "v1"}
+    inside = _apod(replay, api_key=api_key, start_date="2024-02-05", end_date="2024-02-12")
+    assert (inside.status_code, inside.json()["msg"]) == (500, "Internal Service Error")
+    assert inside.headers["X-RateLimit-Remaining"] == "998"  # the gateway counted both
+    before = _apod(replay, api_key=api_key, start_date="2024-02-05", end_date="2024-02-10")
+    assert before.status_code == 200 and len(before.json()) == 5
 
 
 def test_bad_field_combination_is_400(replay, api_key: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+import threading
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from nasaflow.sources.apod import parse_entry, validate_date
-from nasaflow.sources.errors import DateOutOfRangeError, SourceError
+from nasaflow.sources.apod import DailyLedger, apod_today, parse_entry, validate_date
+from nasaflow.sources.errors import DateOutOfRangeError, RetryLaterError, SourceError
 
 
 def _entry(**fields: object):
@@ -51,3 +53,46 @@ def test_dates_outside_the_archive_are_refused(day: date, message: str) -> None:
 def test_first_apod_and_today_are_valid() -> None:
     validate_date(date(1995, 6, 16), today=date(2026, 1, 1))
     validate_date(date(2026, 1, 1), today=date(2026, 1, 1))
+
+
+@pytest.mark.parametrize("moment,expected", [
+    (datetime(2024, 2, 11, 4, 59, tzinfo=UTC), date(2024, 2, 10)),  # EST: UTC-5
+    (datetime(2024, 2, 11, 5, 0, tzinfo=UTC), date(2024, 2, 11)),
+    (datetime(2024, 7, 11, 3, 59, tzinfo=UTC), date(2024, 7, 10)),  # EDT: UTC-4
+    (datetime(2024, 7, 11, 4, 0, tzinfo=UTC), date(2024, 7, 11)),
+])
+def test_apod_today_is_the_us_eastern_date(moment: datetime, expected: date) -> None:
+    assert apod_today(moment) == expected
+
+
+def test_future_date_message_names_the_eastern_calendar() -> None:
+    with pytest.raises(DateOutOfRangeError, match="today is 2024-02-10 in US Eastern time"):
+        validate_date(date(2024, 2, 11), today=date(2024, 2, 10))
+
+
+def test_ledger_counts_every_request_of_concurrent_writers(tmp_path) -> None:
+    path = tmp_path / "state" / "ledger.json"
+    now = datetime(2024, 2, 11, tzinfo=UTC)
+    ledgers = [DailyLedger(path, 50, 0.0, lambda: now) for _ in range(4)]
+
+    def spend(ledger: DailyLedger) -> None:
+        for _ in range(10):
+            ledger.record()
+
+    threads = [threading.Thread(target=spend, args=(ledger,)) for ledger in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(json.loads(path.read_text())["sent"]) == 40
+    DailyLedger(path, 40, 0.0, lambda: now + timedelta(hours=23)).record()
+    with pytest.raises(RetryLaterError, match="41 were sent in the last 24 hours"):
+        DailyLedger(path, 40, 0.0, lambda: now + timedelta(hours=23)).check()
+
+
+def test_damaged_ledger_starts_counting_again(tmp_path) -> None:
+    path = tmp_path / "ledger.json"
+    path.write_text("{not json")
+    ledger = DailyLedger(path, 50, 0.0, lambda: datetime(2024, 2, 11, tzinfo=UTC))
+    ledger.record()
+    assert json.loads(path.read_text()) == {"sent": ["2024-02-11T00:00:00+00:00"]}
