@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,12 @@ from nasaflow.ingest.registry import quarantine, register_images
 from nasaflow.manifest import ImageRecord, file_safe, write_manifest_part
 from nasaflow.parameters.grid import cell_count
 from nasaflow.sink.landing import missing_cells
-from nasaflow.sources.errors import CorruptImageError, MissingFileError, SourceError
+from nasaflow.sources.errors import (
+    CorruptImageError,
+    MissingFileError,
+    RetryLaterError,
+    SourceError,
+)
 
 #: Verified images per manifest part: small, so Spark starts within a few downloads.
 PART_IMAGES = 4
@@ -103,7 +109,15 @@ class ChunkResult:
 
 class ChunkDownloadError(SourceError):
     """Some downloads of a chunk failed beyond the client's retries; every other image of
-    the chunk was ingested first, so a task retry only fetches what is missing."""
+    the chunk was ingested first, so a task retry only fetches what is missing.
+
+    `retry_at` is set when every failure was the source asking to retry later
+    (RetryLaterError): the latest time it named, when the task should run again.
+    """
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 def ingest_chunk(
@@ -143,6 +157,8 @@ def ingest_chunk(
     local = threading.local()
     attempt = uuid.uuid4().hex[:8]
     waiting: list[DownloadedImage] = []
+    #: Per failed download, when the source asked to be retried (None: a plain failure).
+    later: list[datetime | None] = []
     parts = 0
     started = time.monotonic()
 
@@ -187,6 +203,7 @@ def ingest_chunk(
                 log(f"missing at the source: {planned.id}: {error}")
             except SourceError as error:
                 result.failed.append(planned.filename or planned.id or planned.url or "?")
+                later.append(error.retry_at if isinstance(error, RetryLaterError) else None)
                 log(f"download failed: {planned.filename or planned.id}: {error}")
             if len(waiting) >= PART_IMAGES or done == total:
                 hand_over(conn)
@@ -196,6 +213,8 @@ def ingest_chunk(
                     f"quarantined, {len(result.missing)} missing at the source, {len(result.failed)} "
                     f"failed), {rate:.1f} images/s")
     if result.failed:
+        deferred = [when for when in later if when is not None]
+        retry_at = max(deferred) if len(deferred) == len(later) else None
         raise ChunkDownloadError(f"{chunk.label}: {len(result.failed)} download(s) failed "
-                                 f"after retries: {result.failed}")
+                                 f"after retries: {result.failed}", retry_at=retry_at)
     return result

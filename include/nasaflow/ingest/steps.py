@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasaflow.ingest.chunks import ChunkResult, chunk_plan, ingest_chunk
+from nasaflow.ingest.chunks import ChunkDownloadError, ChunkResult, chunk_plan, ingest_chunk
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.landed_assets import landed_asset, landed_partitions
 from nasaflow.ingest.plan import day_to_ingest, plan_images
@@ -37,6 +37,7 @@ from nasaflow.sources.errors import (
     ApiKeyError,
     BadRequestError,
     NoImageError,
+    RetryLaterError,
     UnreachableSourceError,
 )
 
@@ -54,12 +55,13 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
          interval_start: datetime | None, interval_end: datetime | None,
          ) -> list[dict[str, Any]]:
     """The run's chunks, with its manifest folder made empty; gaps and skips are logged.
-    Bad input and an unreachable source fail the task without retries, with the reason.
+    Bad input and an unreachable source fail the task without retries, with the reason; a
+    source that asks to be retried later reschedules it to then.
 
     A cleared run plans again from scratch: the folder of an earlier attempt is removed,
     since the chunks hand every image whose cells are not all landed to the compute again.
     """
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
     run = run_settings(settings, params["target"])
     try:
@@ -71,6 +73,9 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
         raise AirflowFailException(f"bad input: {error}") from error
     except UnreachableSourceError as error:  # no network or a wrong URL: retries won't fix it
         raise AirflowFailException(str(error)) from error
+    except RetryLaterError as error:  # rate limited: run again then, holding no worker slot
+        print(f"deferred: {error}")
+        raise AirflowRescheduleException(error.retry_at) from error
     for entry in planned:
         if entry.status != "download":
             print(f"{entry.status}: {entry.source} {entry.wavelength} "
@@ -89,13 +94,22 @@ def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, 
     """One chunk downloaded, verified, registered and handed to the compute; the mapped
     task shows the chunk's label and final count in the UI."""
     from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowRescheduleException
 
     run = run_settings(settings, params["target"])
-    result = ingest_chunk(chunk, clients=lambda: SourceClients.from_settings(run),
-                          data_dir=run.data_dir, patch_size=params["patch_size"],
-                          connect=lambda: writer_connection(params["target"]),
-                          manifest_dir=manifest_folder(settings, params["target"], run_id),
-                          threads=settings.download_threads)
+    try:
+        result = ingest_chunk(chunk, clients=lambda: SourceClients.from_settings(run),
+                              data_dir=run.data_dir, patch_size=params["patch_size"],
+                              connect=lambda: writer_connection(params["target"]),
+                              manifest_dir=manifest_folder(settings, params["target"], run_id),
+                              threads=settings.download_threads)
+    except ChunkDownloadError as error:
+        if error.retry_at is None:
+            raise
+        # Only the source's "retry later": the rest is ingested, the chunk runs again then
+        # (a reschedule spends no try and holds no worker slot meanwhile).
+        print(f"deferred: {error}")
+        raise AirflowRescheduleException(error.retry_at) from error
     context = get_current_context()
     # A key of our own for map_index_template, beyond the keys Context declares.
     context["chunk_label"] = (  # type: ignore[typeddict-unknown-key]

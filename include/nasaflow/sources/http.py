@@ -80,7 +80,8 @@ class RetryPolicy:
     max_retry_after: float = 300.0
     #: Wrong bodies on a success status are retried at most this many times.
     max_body_retries: int = 2
-    #: Pause after Helioviewer's "Limit of N requests per 60 seconds" page.
+    #: Pause after Helioviewer's "Limit of N requests per 60 seconds" page, and before a
+    #: job retries a source that kept answering 429 without Retry-After.
     rate_limit_pause: float = 60.0
     #: Retries allowed over the client's lifetime (one job); None means unlimited.
     retry_budget: int | None = None
@@ -268,6 +269,13 @@ class HttpClient:
         if isinstance(last, MissingFileError) or (isinstance(last, UnexpectedBodyError)
                                                   and not last.transient):
             raise last
+        if last.status == 429:
+            # Still rate limited without saying for how long: not a failure of the source,
+            # so the job defers (the DAG reschedules the task) instead of giving up.
+            raise RetryLaterError(
+                f"{url} still answers 429 after {attempt} attempt(s) without Retry-After",
+                retry_at=policy.now() + timedelta(seconds=policy.rate_limit_pause),
+                url=url, status=429) from last
         raise UnavailableError(
             f"gave up on {url} after {attempt} attempt(s); last failure: {last}",
             url=url, status=last.status,
