@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -159,6 +159,7 @@ def ingest_chunk(
     waiting: list[DownloadedImage] = []
     #: Per failed download, when the source asked to be retried (None: a plain failure).
     later: list[datetime | None] = []
+    postponed = 0
     parts = 0
     started = time.monotonic()
 
@@ -201,10 +202,17 @@ def ingest_chunk(
             except MissingFileError as error:
                 result.missing[planned.id or planned.url or "?"] = str(error)
                 log(f"missing at the source: {planned.id}: {error}")
+            except CancelledError:
+                postponed += 1
             except SourceError as error:
                 result.failed.append(planned.filename or planned.id or planned.url or "?")
                 later.append(error.retry_at if isinstance(error, RetryLaterError) else None)
                 log(f"download failed: {planned.filename or planned.id}: {error}")
+                if isinstance(error, RetryLaterError):
+                    # The source wants a pause: the chunk's other downloads pause with this
+                    # one (not started, they run when the task is rescheduled).
+                    for pending in futures:
+                        pending.cancel()
             if len(waiting) >= PART_IMAGES or done == total:
                 hand_over(conn)
                 rate = done / max(time.monotonic() - started, 1e-9)
@@ -216,5 +224,6 @@ def ingest_chunk(
         deferred = [when for when in later if when is not None]
         retry_at = max(deferred) if len(deferred) == len(later) else None
         raise ChunkDownloadError(f"{chunk.label}: {len(result.failed)} download(s) failed "
-                                 f"after retries: {result.failed}", retry_at=retry_at)
+                                 f"after retries, {postponed} postponed: {result.failed}",
+                                 retry_at=retry_at)
     return result

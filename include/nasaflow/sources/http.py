@@ -80,8 +80,8 @@ class RetryPolicy:
     max_retry_after: float = 300.0
     #: Wrong bodies on a success status are retried at most this many times.
     max_body_retries: int = 2
-    #: Pause after Helioviewer's "Limit of N requests per 60 seconds" page, and before a
-    #: job retries a source that kept answering 429 without Retry-After.
+    #: How long a job defers (RetryLaterError) after Helioviewer's "Limit of N requests per
+    #: 60 seconds" page or a 429 that persists without Retry-After.
     rate_limit_pause: float = 60.0
     #: Retries allowed over the client's lifetime (one job); None means unlimited.
     retry_budget: int | None = None
@@ -249,12 +249,17 @@ class HttpClient:
                         else self._assess(response, attempt, check)
                 except UnexpectedBodyError as exc:
                     response.close()
+                    if exc.rate_limited:
+                        # The limiter's page: the whole job waits (the DAG reschedules
+                        # it), neither this request in a worker slot nor as a bad body.
+                        raise self._deferred(f"{url} answered the rate limiter's page", url,
+                                             exc.status) from exc
                     if not exc.transient:
                         body_retries += 1
                         if body_retries > policy.max_body_retries:
                             raise
                     last = exc
-                    wait = policy.rate_limit_pause if exc.rate_limited else policy.backoff(attempt)
+                    wait = policy.backoff(attempt)
                 except SourceError:
                     response.close()
                     raise
@@ -272,10 +277,8 @@ class HttpClient:
         if last.status == 429:
             # Still rate limited without saying for how long: not a failure of the source,
             # so the job defers (the DAG reschedules the task) instead of giving up.
-            raise RetryLaterError(
-                f"{url} still answers 429 after {attempt} attempt(s) without Retry-After",
-                retry_at=policy.now() + timedelta(seconds=policy.rate_limit_pause),
-                url=url, status=429) from last
+            raise self._deferred(f"{url} still answers 429 after {attempt} attempt(s) "
+                                 "without Retry-After", url, 429) from last
         raise UnavailableError(
             f"gave up on {url} after {attempt} attempt(s); last failure: {last}",
             url=url, status=last.status,
@@ -312,6 +315,14 @@ class HttpClient:
         if check is not None:
             check(response)
         return 0.0, None
+
+    def _deferred(self, reason: str, url: str, status: int | None) -> RetryLaterError:
+        """The job's "retry later" after a rate limit that named no time: the pause plus up
+        to a quarter of it of jitter, so deferred jobs do not all come back at once."""
+        policy = self.policy
+        pause = policy.rate_limit_pause + policy.jitter(policy.rate_limit_pause / 4)
+        return RetryLaterError(reason, retry_at=policy.now() + timedelta(seconds=pause),
+                               url=url, status=status)
 
     def _retry_after(self, response: requests.Response) -> float | None:
         """Seconds to wait from Retry-After (delta-seconds or HTTP-date), within the cap."""

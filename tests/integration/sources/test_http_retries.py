@@ -131,10 +131,15 @@ def test_html_on_200_is_retried_at_most_twice(replay, helioviewer) -> None:
     assert len(replay.requests(CLOSEST)) == 3
 
 
-def test_rate_limit_page_pauses_a_minute(replay, helioviewer, sleeps) -> None:
+def test_rate_limit_page_defers_the_job_without_sleeping(replay, helioviewer, sleeps) -> None:
+    # Helioviewer's limiter answers 200 with an HTML page: not a wrong body to retry in
+    # a worker slot, but "retry later" for the whole job, a minute and some jitter ahead.
     replay.arm(CLOSEST, "ratelimit-html", count=1)
-    helioviewer.closest_image(WHEN, source_for("193"))
-    assert sleeps == [60.0]
+    with pytest.raises(RetryLaterError, match="rate limiter's page") as caught:
+        helioviewer.closest_image(WHEN, source_for("193"))
+    assert sleeps == [] and len(replay.requests(CLOSEST)) == 1
+    ahead = (caught.value.retry_at - datetime.now(UTC)).total_seconds()
+    assert 70 <= ahead <= 76  # 60 s + the jitter's upper bound (15 s) in these tests
 
 
 def test_retry_budget_caps_retries_across_requests(replay, http) -> None:

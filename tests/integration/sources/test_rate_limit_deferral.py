@@ -25,7 +25,8 @@ def test_a_persistent_429_without_retry_after_defers_with_a_time(replay, http, s
     replay.arm(STATUS, "429", count=-1)
     with pytest.raises(RetryLaterError, match="still answers 429") as caught:
         http.get(replay.url + STATUS)
-    expected = datetime.now(UTC) + timedelta(seconds=http.policy.rate_limit_pause)
+    # The pause plus its jitter, at the jitter's upper bound (a quarter) in these tests.
+    expected = datetime.now(UTC) + timedelta(seconds=http.policy.rate_limit_pause * 1.25)
     assert abs((caught.value.retry_at - expected).total_seconds()) < 5
     assert len(sleeps) == http.policy.max_attempts - 1  # backed off, then deferred
 
