@@ -5,7 +5,9 @@ Every day (and for any past day you ask for) this DAG:
 
 1. **plan**: asks Helioviewer for the SDO image nearest to each request time of the day
    (wavelengths x cadence) and APOD for the day's picture; images out of tolerance are
-   recorded as gaps, APOD videos as skips, duplicates collapse on the image id; the
+   recorded as gaps, APOD videos as skips, duplicates collapse on the image id; times
+   after the source's newest indexed image are pending: the task reschedules itself
+   until the source catches up (at most `NASAFLOW_LATE_DATA_WAIT_HOURS`); the
    downloads are cut into at most `NASAFLOW_INGEST_CHUNKS_PER_CHANNEL` chunks per channel,
    so a day of 2,400 images is ~20 tasks, not 2,400;
 2. **download_chunk** (one mapped task per chunk, pool `nasa_api`, a few threads each):
@@ -104,11 +106,13 @@ def nasa_ingest() -> None:
     @task(pool="nasa_api")
     def plan(params: dict[str, Any], run_id: str | None = None,
              data_interval_start: datetime | None = None,
-             data_interval_end: datetime | None = None) -> list[dict[str, Any]]:
+             data_interval_end: datetime | None = None,
+             dag_run: Any = None) -> list[dict[str, Any]]:
         """The day's downloads in chunks (at most a few per channel), with the run's
-        manifest folder made empty; gaps and skips are logged, bad input fails the run."""
+        manifest folder made empty; gaps and skips are logged, bad input fails the run,
+        slots the source has not indexed yet are waited for (rescheduled)."""
         return steps.plan(SETTINGS, params, run_id or "", data_interval_start,
-                          data_interval_end)
+                          data_interval_end, dag_run.start_date)
 
     @task(pool="nasa_api", map_index_template="{{ chunk_label }}")
     def download_chunk(chunk: dict[str, Any], params: dict[str, Any],

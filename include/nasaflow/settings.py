@@ -108,6 +108,10 @@ class Settings:
     ingest_start_date: str = "2026-11-20"
     ingest_catchup: bool = True
     landing_timeout_minutes: int = 30
+    #: Late data: how long a run waits for the source to index the slots after its newest
+    #: image (getDataSources' end), and how often it looks again meanwhile.
+    late_data_wait_hours: float = 6.0
+    late_data_poll_seconds: int = 600
     #: Download tasks per channel and day (whatever the cadence), threads per task (calls
     #: in flight: nasa_api pool slots x threads), and whether an image's file is deleted
     #: once its cells landed (its row keeps sha256 and path; a re-run fetches it again).
@@ -199,6 +203,8 @@ def _parse(raw: str, kind: object, name: str) -> object:
     """An environment string as the field's type (annotations are strings here)."""
     if kind in ("int", int):
         return int(raw)
+    if kind in ("float", float):
+        return float(raw)
     if kind in ("bool", bool):
         if raw.lower() not in ("true", "false", "1", "0"):
             raise ValueError(f"NASAFLOW_{name.upper()} must be true or false, got {raw!r}")

@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 
 from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
-from nasaflow.ingest.records import DOWNLOAD, GAP, MISSING, SKIPPED, PlannedImage
+from nasaflow.ingest.records import DOWNLOAD, GAP, MISSING, PENDING, SKIPPED, PlannedImage
 from nasaflow.ingest.store import apod_filename
 from nasaflow.sources.apod import ApodClient, ApodDays
 from nasaflow.sources.errors import (
@@ -104,8 +104,9 @@ def plan_images(
 
     Returns:
         PlannedImage entries with status "download" (one per distinct image), "gap",
-        "skipped" or "missing" (an indexed image whose file the source cannot read: the
-        rest of the day goes on), each JSON-serialisable via to_dict().
+        "skipped", "missing" (an indexed image whose file the source cannot read: the
+        rest of the day goes on) or "pending" (after the source's newest indexed image,
+        getDataSources' end), each JSON-serialisable via to_dict().
 
     Raises:
         BadRequestError (UnknownWavelengthError, DateOutOfRangeError) for bad inputs,
@@ -178,6 +179,13 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
         if moment + tolerance < available.start:
             gaps.append(gap(moment, f"{source.nickname}: before the source's first image at "
                                     f"{available.start.isoformat()}"))
+            continue
+        if moment - tolerance > available.end:
+            # Not indexed yet: the source trails the clock. Asking now would return its
+            # newest image, out of tolerance, and the slot would pass for a gap.
+            gaps.append(replace(gap(moment, f"{source.nickname}: not yet available, the "
+                                            f"source's newest image is at "
+                                            f"{available.end.isoformat()}"), status=PENDING))
             continue
         try:
             image = client.closest_image_within(moment, source, tolerance)

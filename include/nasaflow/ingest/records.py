@@ -17,6 +17,9 @@ GAP = "gap"
 SKIPPED = "skipped"
 #: An image the source indexes but cannot serve (MissingFileError); `reason` says why.
 MISSING = "missing"
+#: A slot after the source's newest indexed image (getDataSources' end): not a gap, the
+#: source has not caught up yet.
+PENDING = "pending"
 
 _Record = TypeVar("_Record", bound="_JsonRecord")
 
@@ -67,8 +70,9 @@ class PlannedImage(_JsonRecord):
     """One planned image, or a recorded gap/skip, for a run's data interval.
 
     `status` is "download" (fetch it), "gap" (no image near the requested time, or no APOD
-    that day), "skipped" (APOD video/other) or "missing" (the source indexes an image there
-    but cannot serve its file); `reason` explains gaps, skips and missing images. A download
+    that day), "skipped" (APOD video/other), "missing" (the source indexes an image there
+    but cannot serve its file) or "pending" (after the source's newest indexed image: not
+    available yet); `reason` explains each of them. A download
     with `refused` set is one the server named unsafely: it carries no server-given name,
     and the download step quarantines it with that reason instead of fetching it.
     """

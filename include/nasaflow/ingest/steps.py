@@ -16,7 +16,7 @@ fails the run naming what went wrong.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from nasaflow.ingest.chunks import ChunkDownloadError, ChunkResult, chunk_plan, 
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.landed_assets import landed_asset, landed_partitions
 from nasaflow.ingest.plan import day_to_ingest, plan_images
+from nasaflow.ingest.records import PENDING, PlannedImage
 from nasaflow.ingest.targets import (
     reader_connection,
     run_settings,
@@ -53,7 +54,7 @@ def manifest_folder(settings: Settings, target: str, run_id: str) -> Path:
 
 def plan(settings: Settings, params: dict[str, Any], run_id: str,
          interval_start: datetime | None, interval_end: datetime | None,
-         ) -> list[dict[str, Any]]:
+         run_started: datetime | None = None) -> list[dict[str, Any]]:
     """The run's chunks, with its manifest folder made empty; gaps and skips are logged.
     Bad input and an unreachable source fail the task without retries, with the reason; a
     source that asks to be retried later reschedules it to then.
@@ -76,6 +77,9 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
     except RetryLaterError as error:  # rate limited: run again then, holding no worker slot
         print(f"deferred: {error}")
         raise AirflowRescheduleException(error.retry_at) from error
+    wait_until = wait_for_late_data(settings, planned, run_started)
+    if wait_until is not None:
+        raise AirflowRescheduleException(wait_until)
     for entry in planned:
         if entry.status != "download":
             print(f"{entry.status}: {entry.source} {entry.wavelength} "
@@ -87,6 +91,32 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
     print(f"{sum(len(chunk.entries) for chunk in chunks)} images to fetch for "
           f"{start:%Y-%m-%d} .. {end:%Y-%m-%d} in {len(chunks)} chunks")
     return [chunk.to_dict() for chunk in chunks]
+
+
+def wait_for_late_data(settings: Settings, planned: list[PlannedImage],
+                       run_started: datetime | None) -> datetime | None:
+    """When to plan again because slots are still pending (after the source's newest
+    indexed image), or None to go on with what is there.
+
+    The plan task waits in reschedule mode (no worker slot held) until the source has
+    caught up, for at most NASAFLOW_LATE_DATA_WAIT_HOURS after the run started; at that
+    deadline the pending slots are logged as such, not as gaps.
+    """
+    pending = [entry for entry in planned if entry.status == PENDING]
+    if not pending or run_started is None:
+        return None
+    now = datetime.now(UTC)
+    deadline = run_started + timedelta(hours=settings.late_data_wait_hours)
+    if now >= deadline:
+        print(f"{len(pending)} slot(s) still not indexed by the source "
+              f"{settings.late_data_wait_hours:g} h after the run started: planned without "
+              "them")
+        return None
+    again = min(deadline, now + timedelta(seconds=settings.late_data_poll_seconds))
+    print(f"{len(pending)} slot(s) not indexed by the source yet ({pending[0].reason}); "
+          f"planning again at {again:%H:%M:%S} UTC, until {deadline:%Y-%m-%d %H:%M} UTC at "
+          "most")
+    return again
 
 
 def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, Any],

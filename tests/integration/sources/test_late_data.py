@@ -1,0 +1,85 @@
+"""Late data is waited for, not lost: slots after the source's newest indexed image
+(getDataSources' end, which trails the clock) are pending, not gaps, and the plan step
+reschedules itself until the source catches up, up to the late-data deadline. Served by a
+replay archive of its own whose index trails the clock by three hours."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from nasaflow.ingest import SourceClients, plan_images, steps
+from nasaflow.replay.archive import ArchiveConfig
+from nasaflow.replay.server import ReplayServer
+from nasaflow.settings import SAMPLES_DIR, get_settings
+from nasaflow.sources.helioviewer import HelioviewerClient, source_for
+from nasaflow.sources.http import HttpClient
+
+DELAY = timedelta(hours=3)
+
+
+@pytest.fixture(scope="module")
+def late_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An hourly AIA 193 archive whose newest indexed image is three hours old."""
+    config = ArchiveConfig({source_for("193").source_id: 3600}, DELAY, pool_size=2, side=256,
+                           cache_dir=tmp_path_factory.mktemp("late-archive"))
+    with ReplayServer("127.0.0.1", 0, samples_dir=SAMPLES_DIR, archive=config) as server:
+        yield server.url
+
+
+def test_slots_after_the_sources_newest_image_are_pending_not_gaps(
+        late_archive: str, http: HttpClient) -> None:
+    clients = SourceClients(http, HelioviewerClient(late_archive, http), late_archive, "")
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    plan = plan_images(now - timedelta(hours=8), now, ["helioviewer"], ["193"], 60,
+                       clients=clients)
+    by_status = {status: [p.requested_at[0] for p in plan if p.status == status]
+                 for status in ("download", "pending", "gap")}
+    assert by_status["gap"] == []
+    # The last three or four hours are not indexed yet; everything before is planned.
+    assert 3 <= len(by_status["pending"]) <= 4 and len(by_status["download"]) >= 4
+    assert min(by_status["pending"]) > max(by_status["download"])
+    pending = [p for p in plan if p.status == "pending"]
+    assert all("not yet available" in (p.reason or "") for p in pending)
+
+
+def test_the_plan_waits_for_the_source_then_goes_on_at_the_deadline(
+        late_archive: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    monkeypatch.setenv("AIRFLOW_CONN_NASA_HELIOVIEWER",
+                       json.dumps({"conn_type": "http", "host": late_archive}))
+    settings = replace(get_settings(), data_dir=str(tmp_path), late_data_poll_seconds=120)
+    params = {"target": "platform", "date": f"{datetime.now(UTC):%Y-%m-%d}",
+              "sources": ["helioviewer"], "wavelengths": ["193"], "cadence_minutes": 60,
+              "patch_size": 64}
+    started = datetime.now(UTC)
+    if started.hour < 4:
+        pytest.skip("before 04:00 UTC today's indexed part is empty: nothing to wait after")
+    with pytest.raises(AirflowRescheduleException) as caught:
+        steps.plan(settings, params, "scheduled__late", None, None, run_started=started)
+    assert abs((caught.value.reschedule_date - started).total_seconds() - 120) < 10
+    assert "not indexed by the source yet" in capsys.readouterr().out
+    # Past the deadline: planned with what is there, the rest logged as pending.
+    chunks = steps.plan(settings, params, "scheduled__late", None, None,
+                        run_started=started - timedelta(hours=7))
+    assert chunks and all(entry["status"] == "download"
+                          for chunk in chunks for entry in chunk["entries"])
+    out = capsys.readouterr().out
+    assert "planned without them" in out and "pending: helioviewer 193" in out
+
+
+def test_a_run_without_a_start_time_never_waits(late_archive: str, http: HttpClient) -> None:
+    clients = SourceClients(http, HelioviewerClient(late_archive, http), late_archive, "")
+    now = datetime.now(UTC)
+    plan = plan_images(now - timedelta(hours=5), now, ["helioviewer"], ["193"], 60,
+                       clients=clients)
+    assert steps.wait_for_late_data(get_settings(), plan, None) is None
+
+
