@@ -41,6 +41,9 @@ from nasaflow.sources.helioviewer import (
 )
 
 SOURCES = ("helioviewer", "apod")
+#: A source whose newest indexed image is at most this old is catching up: the times after
+#: it are pending (waited for), not gaps.
+LAGGING_SOURCE = timedelta(hours=48)
 
 
 def _utcnow() -> datetime:
@@ -129,7 +132,7 @@ def plan_images(
     cadence = timedelta(minutes=cadence_minutes)
     for source in sdo:
         plan.extend(_plan_helioviewer(clients.helioviewer, source, interval_start,
-                                      min(interval_end, current), cadence))
+                                      min(interval_end, current), cadence, current))
     if apod is not None:
         plan.extend(_plan_apod(apod, interval_start, interval_end))
     return plan
@@ -145,7 +148,7 @@ def _request_times(start: datetime, end: datetime, cadence: timedelta) -> list[d
 
 
 def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datetime,
-                      end: datetime, cadence: timedelta) -> list[PlannedImage]:
+                      end: datetime, cadence: timedelta, now: datetime) -> list[PlannedImage]:
     """One entry per distinct image near the request times, plus one gap per empty time."""
     available = client.data_sources().get(source.source_id)
     if available is None:
@@ -158,6 +161,9 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
             f"{end.isoformat()} is before {source.nickname}'s first image at "
             f"{available.start.isoformat()}")
     tolerance = cadence / 2
+    # A source whose newest image is days old has stopped (or is an archive), it is not
+    # lagging: times after it are gaps, not worth waiting for.
+    lagging = now - available.end <= LAGGING_SOURCE
     images: dict[str, PlannedImage] = {}
     gaps: list[PlannedImage] = []
 
@@ -180,7 +186,7 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
             gaps.append(gap(moment, f"{source.nickname}: before the source's first image at "
                                     f"{available.start.isoformat()}"))
             continue
-        if moment - tolerance > available.end:
+        if moment - tolerance > available.end and lagging:
             # Not indexed yet: the source trails the clock. Asking now would return its
             # newest image, out of tolerance, and the slot would pass for a gap.
             gaps.append(replace(gap(moment, f"{source.nickname}: not yet available, the "

@@ -83,3 +83,12 @@ def test_a_run_without_a_start_time_never_waits(late_archive: str, http: HttpCli
     assert steps.wait_for_late_data(get_settings(), plan, None) is None
 
 
+
+
+def test_after_a_source_that_stopped_days_ago_times_are_gaps_not_waited_for(clients) -> None:
+    # The bundled samples' newest AIA 193 image is from 2022: that source is not lagging.
+    now = datetime.now(UTC)
+    plan = plan_images(now - timedelta(hours=6), now, ["helioviewer"], ["193"], 60,
+                       clients=clients)
+    assert {p.status for p in plan} == {"gap"}
+    assert steps.wait_for_late_data(get_settings(), plan, now) is None
