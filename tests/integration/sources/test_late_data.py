@@ -41,8 +41,9 @@ def test_slots_after_the_sources_newest_image_are_pending_not_gaps(
     by_status = {status: [p.requested_at[0] for p in plan if p.status == status]
                  for status in ("download", "pending", "gap")}
     assert by_status["gap"] == []
-    # The last three or four hours are not indexed yet; everything before is planned.
-    assert 3 <= len(by_status["pending"]) <= 4 and len(by_status["download"]) >= 4
+    # The index ends 3 to 4 hours ago (hourly images): the last 2 to 4 request times are
+    # not indexed yet, depending on the minute; everything before is planned.
+    assert 2 <= len(by_status["pending"]) <= 4 and len(by_status["download"]) >= 4
     assert min(by_status["pending"]) > max(by_status["download"])
     pending = [p for p in plan if p.status == "pending"]
     assert all("not yet available" in (p.reason or "") for p in pending)
