@@ -122,16 +122,31 @@ def test_a_multi_channel_day_lands_completely_with_a_few_tasks_per_channel(
     assert landed_partitions(airflow_api, landed_asset(PLATFORM).name, run_id) == []
 
 
-def test_a_corrupt_image_in_a_chunk_quarantines_that_image_only(
+def test_a_bad_image_fails_alone_and_what_the_source_cannot_serve_is_recorded_missing(
         airflow_api: AirflowRestClient, ingest_dag: str, archive_replay: str,
         db_conn: psycopg.Connection) -> None:
+    # One day, three faults (one run keeps the suite short):
+    # - a corrupt 171 image: quarantined alone, the run ends failed naming it;
+    # - a magnetogram image whose getJP2Image answers "File not found." as image/jp2 and
+    # - a 131 slot whose getClosestImage answers errno 13 (an unreadable archive file):
+    #   both recorded missing with the reason, nothing quarantined for them;
+    # every other image of the day lands.
     day = "2023-05-02"
-    query = {"date": f"{day}T06:00:00Z", "sourceId": str(source_for("171").source_id)}
-    bad = requests.get(f"{archive_replay}/v2/getClosestImage/", params=query,
-                       timeout=10).json()["id"]
+
+    def closest(hour: int, channel: str) -> str:
+        query = {"date": f"{day}T{hour:02d}:00:00Z",
+                 "sourceId": str(source_for(channel).source_id)}
+        return str(requests.get(f"{archive_replay}/v2/getClosestImage/", params=query,
+                                timeout=10).json()["id"])
+
+    bad, gone = closest(6, "171"), closest(12, "magnetogram")
     run_id, state = run_faulted_day(airflow_api, ingest_dag, day, archive_replay, [
         {"route": "/v2/getJP2Image/", "fault": "corrupt", "count": -1,
-         "match": rf"\?id={bad}$"}])
+         "match": rf"\?id={bad}$"},
+        {"route": "/v2/getJP2Image/", "fault": "file-not-found", "count": -1,
+         "match": rf"\?id={gone}$"},
+        {"route": "/v2/getClosestImage/", "fault": "500;errno=13", "count": -1,
+         "match": rf"date={day}T09.*sourceId={source_for('131').source_id}$"}])
     assert state == "failed"
     states = Counter((ti["task_id"], ti["state"])
                      for ti in airflow_api.task_instances(ingest_dag, run_id))
@@ -139,36 +154,15 @@ def test_a_corrupt_image_in_a_chunk_quarantines_that_image_only(
     quarantined = db_conn.execute("SELECT id FROM quarantined_images WHERE id LIKE %s",
                                   (f"{day.replace('-', '_')}%",)).fetchall()
     assert len(quarantined) == 1, quarantined
+    assert quarantined[0][0].endswith("AIA_AIA_171")
     assert quarantined[0][0] in airflow_api.task_log(ingest_dag, run_id, "finish")
-    expected = closed_downloads(airflow_api, ingest_dag, run_id)["expected"]
-    assert len(expected) == PER_CHANNEL * len(CHANNELS) - 1
-    assert quarantined[0][0] not in expected
-    assert landed_cells(db_conn, list(expected)) == sum(expected.values())
-
-
-def test_images_the_source_cannot_serve_are_recorded_missing_and_the_day_lands(
-        airflow_api: AirflowRestClient, ingest_dag: str, archive_replay: str,
-        db_conn: psycopg.Connection) -> None:
-    # One 171 slot answers getClosestImage with errno 13 (an unreadable archive file) and
-    # one magnetogram image's getJP2Image answers "File not found." as image/jp2: both are
-    # recorded missing with the reason, nothing is quarantined, the rest of the day lands.
-    day = "2023-05-03"
-    magnetogram = source_for("magnetogram").source_id
-    query = {"date": f"{day}T12:00:00Z", "sourceId": str(magnetogram)}
-    gone = requests.get(f"{archive_replay}/v2/getClosestImage/", params=query,
-                        timeout=10).json()["id"]
-    faults = [{"route": "/v2/getJP2Image/", "fault": "file-not-found", "count": -1,
-               "match": rf"\?id={gone}$"},
-              {"route": "/v2/getClosestImage/", "fault": "500;errno=13", "count": -1,
-               "match": rf"date={day}T09.*sourceId={source_for('171').source_id}$"}]
-    run_id, state = run_faulted_day(airflow_api, ingest_dag, day, archive_replay, faults)
-    assert state == "success", airflow_api.task_instances(ingest_dag, run_id)
     closed = closed_downloads(airflow_api, ingest_dag, run_id)
     [(missing_id, reason)] = closed["missing"].items()
     assert "File not found." in reason and missing_id.endswith("HMI_HMI_magnetogram")
-    assert closed["quarantined"] == {}
-    assert len(closed["expected"]) == PER_CHANNEL * len(CHANNELS) - 2
-    assert landed_cells(db_conn, list(closed["expected"])) == sum(closed["expected"].values())
+    expected = closed["expected"]
+    assert len(expected) == PER_CHANNEL * len(CHANNELS) - 3
+    assert quarantined[0][0] not in expected
+    assert landed_cells(db_conn, list(expected)) == sum(expected.values())
     plan_log = airflow_api.task_log(ingest_dag, run_id, "plan")
-    assert f"missing: helioviewer 171 {day} 09:00 - " in plan_log, plan_log[-2000:]
+    assert f"missing: helioviewer 131 {day} 09:00 - " in plan_log, plan_log[-2000:]
     assert "Helioviewer error 13" in plan_log
