@@ -33,8 +33,9 @@ lint: setup  ## check the code: ruff (style, bugs, imports, Airflow rules) and m
 
 # The suite works on its own copies (database, topic, folders with a _test suffix); the
 # guard plugin fails the run if the user's rows, files or topic offsets changed.
+# --durations: the slowest tests are listed, since the whole run must stay under 45 minutes.
 test: lint up  ## check the code, then install, start and run the whole suite; fails if the user's data changed
-	@$(ENV) python -m pytest -p tests.user_data_guard --guard-user-data $(TEST_ORDER) $(PYTEST_ARGS)
+	@$(ENV) python -m pytest -p tests.user_data_guard --guard-user-data --durations=25 $(TEST_ORDER) $(PYTEST_ARGS)
 
 test-unit: setup  ## the tests that need no service
 	@$(ENV) python -m pytest tests/unit $(PYTEST_ARGS)

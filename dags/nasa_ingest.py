@@ -164,17 +164,23 @@ def nasa_ingest() -> None:
                  skip_message="a test run: the platform's asset gets no event")
     @task(outlets=[landed_asset(PLATFORM)])
     def announce_platform(closed: dict[str, Any], params: dict[str, Any],
+                          data_interval_start: datetime | None = None,
+                          data_interval_end: datetime | None = None,
                           outlet_events: Any = None) -> list[str]:
         """One asset event per landed (channel, day) of a platform run."""
-        return steps.announce_landed(closed, params, outlet_events)
+        return steps.announce_landed(closed, params, data_interval_start, data_interval_end,
+                                     outlet_events)
 
     @task.run_if(run_is_for(TEST),
                  skip_message="a platform run: the test asset gets no event")
     @task(outlets=[landed_asset(TEST)])
     def announce_test(closed: dict[str, Any], params: dict[str, Any],
+                      data_interval_start: datetime | None = None,
+                      data_interval_end: datetime | None = None,
                       outlet_events: Any = None) -> list[str]:
         """One asset event per landed (channel, day) of a test-suite run."""
-        return steps.announce_landed(closed, params, outlet_events)
+        return steps.announce_landed(closed, params, data_interval_start, data_interval_end,
+                                     outlet_events)
 
     # mypy reads each task's Python signature: at parse time upstream results are XComArgs
     # and Airflow injects the context arguments (params, run_id, dag_run) at run time;

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,6 +107,10 @@ class ChunkResult:
         return asdict(self)
 
 
+class _Postponed(Exception):
+    """A download not started because the source asked the chunk to pause."""
+
+
 class ChunkDownloadError(SourceError):
     """Some downloads of a chunk failed beyond the client's retries; every other image of
     the chunk was ingested first, so a task retry only fetches what is missing.
@@ -160,14 +164,23 @@ def ingest_chunk(
     #: Per failed download, when the source asked to be retried (None: a plain failure).
     later: list[datetime | None] = []
     postponed = 0
+    pause = threading.Event()
     parts = 0
     started = time.monotonic()
 
     def download(entry: dict[str, Any]) -> DownloadedImage:
+        if pause.is_set():
+            raise _Postponed
         if not hasattr(local, "clients"):
             local.clients = clients()
-        return download_image(entry, clients=local.clients, data_dir=data_dir,
-                              patch_size=patch_size)
+        try:
+            return download_image(entry, clients=local.clients, data_dir=data_dir,
+                                  patch_size=patch_size)
+        except RetryLaterError:
+            # The source wants a pause: the chunk's downloads not started yet pause with
+            # this one (they run when the task is rescheduled).
+            pause.set()
+            raise
 
     def hand_over(conn: psycopg.Connection[Any]) -> None:
         nonlocal parts
@@ -202,17 +215,12 @@ def ingest_chunk(
             except MissingFileError as error:
                 result.missing[planned.id or planned.url or "?"] = str(error)
                 log(f"missing at the source: {planned.id}: {error}")
-            except CancelledError:
+            except _Postponed:
                 postponed += 1
             except SourceError as error:
                 result.failed.append(planned.filename or planned.id or planned.url or "?")
                 later.append(error.retry_at if isinstance(error, RetryLaterError) else None)
                 log(f"download failed: {planned.filename or planned.id}: {error}")
-                if isinstance(error, RetryLaterError):
-                    # The source wants a pause: the chunk's other downloads pause with this
-                    # one (not started, they run when the task is rescheduled).
-                    for pending in futures:
-                        pending.cancel()
             if len(waiting) >= PART_IMAGES or done == total:
                 hand_over(conn)
                 rate = done / max(time.monotonic() - started, 1e-9)

@@ -12,7 +12,7 @@ and a consumer usually cares about one; ProductMapper lets it map the key's part
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date
 
 from airflow.sdk import Asset
 
@@ -34,7 +34,7 @@ def partition_key(channel: str, day: str) -> str:
     return f"{channel}{PARTITION_SEPARATOR}{day}"
 
 
-def landed_partitions(images: Iterable[tuple[str, datetime]]) -> list[str]:
-    """Sorted partition keys of landed images given as (channel, observed_at UTC)."""
-    return sorted({partition_key(channel, f"{observed:%Y-%m-%d}")
-                   for channel, observed in images})
+def landed_partitions(channels: Iterable[str], day: date) -> list[str]:
+    """Sorted partition keys of a run's day for the channels that landed images (an image
+    near midnight may be observed the day before: it still belongs to the run's day)."""
+    return sorted({partition_key(channel, f"{day:%Y-%m-%d}") for channel in channels})

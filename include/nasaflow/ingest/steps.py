@@ -229,19 +229,22 @@ def finish(settings: Settings, closed: dict[str, Any], params: dict[str, Any]) -
 
 
 def announce_landed(closed: dict[str, Any], params: dict[str, Any],
+                    interval_start: datetime | None, interval_end: datetime | None,
                     outlet_events: Any) -> list[str]:
     """Emit the run's landed (channel, day) partitions on its target's asset; returns
     them. Skipped when nothing landed, so no event says otherwise."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    day, _ = day_to_ingest(params.get("date"), interval_start, interval_end)
     with reader_connection(params["target"]) as conn:
-        rows = conn.execute("SELECT wavelength, observed_at AT TIME ZONE 'UTC' FROM images"
-                            " WHERE id = ANY(%s)", (list(closed["expected"]),)).fetchall()
-    partitions = landed_partitions(rows)
+        channels = [row[0] for row in conn.execute(
+            "SELECT DISTINCT wavelength FROM images WHERE id = ANY(%s)",
+            (list(closed["expected"]),))]
+    partitions = landed_partitions(channels, day.date())
     if not partitions:
         raise AirflowSkipException("no image landed: no partition to announce")
     event = outlet_events[landed_asset(params["target"])]
     event.add_partitions(partitions)
-    event.extra = {"images": len(rows), "patch_size": params["patch_size"]}
+    event.extra = {"images": len(closed["expected"]), "patch_size": params["patch_size"]}
     print(f"announced {len(partitions)} landed partition(s): {', '.join(partitions)}")
     return partitions

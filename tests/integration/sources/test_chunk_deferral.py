@@ -46,5 +46,5 @@ def test_a_rate_limited_chunk_pauses_its_other_downloads_and_names_when_to_resum
                                   ([d.id for d in downloads],)).fetchall()
     assert registered == [(downloads[0].id,)]
     # Nothing retried in the task's slot, the third image postponed, not requested.
-    assert len(replay.requests(JP2)) == 2
+    assert len(replay.downloads()) == 2
     assert "1 postponed" in str(caught.value)

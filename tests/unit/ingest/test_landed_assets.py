@@ -3,7 +3,7 @@ condition that runs each announcing task only for runs of its target."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 
 import pytest
 
@@ -17,14 +17,10 @@ def test_each_target_has_its_own_asset() -> None:
     assert landed_asset(PLATFORM).uri != landed_asset(TEST).uri
 
 
-def test_partitions_are_one_per_channel_and_utc_day() -> None:
-    images = [("304", datetime(2022, 1, 1, 0, 3, tzinfo=UTC)),
-              ("304", datetime(2022, 1, 1, 23, 57, tzinfo=UTC)),
-              ("magnetogram", datetime(2022, 1, 1, 12, tzinfo=UTC)),
-              ("apod", datetime(2022, 1, 2, tzinfo=UTC))]
-    assert landed_partitions(images) == ["304|2022-01-01", "apod|2022-01-02",
-                                         "magnetogram|2022-01-01"]
-    assert landed_partitions([]) == []
+def test_partitions_are_one_per_landed_channel_of_the_runs_day() -> None:
+    assert landed_partitions(["304", "magnetogram", "304"], date(2022, 1, 1)) == \
+        ["304|2022-01-01", "magnetogram|2022-01-01"]
+    assert landed_partitions([], date(2022, 1, 1)) == []
 
 
 def test_an_announcing_task_runs_only_for_its_target() -> None:
