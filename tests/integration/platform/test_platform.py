@@ -115,7 +115,9 @@ def test_make_status_reports_every_service_healthy(stream_running: None) -> None
             break
         time.sleep(10)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    # Health lines, then the "ingest info" line (information: never a health verdict).
+    *lines, info = [line for line in result.stdout.splitlines() if line.strip()]
+    assert info.split()[:2] == ["ingest", "info"], result.stdout
     names = {line.split()[0] for line in lines}
     assert {"postgresql", "kafka", "processes", "airflow", "stream"} <= names
     assert all(line.split()[1] == "healthy" for line in lines), result.stdout
