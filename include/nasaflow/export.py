@@ -175,15 +175,17 @@ class Progress:
         self._task = self._bar.add_task("export", total=cells, images=0, rate="-")
 
     def advance(self, batch: pa.RecordBatch) -> None:
-        """Account for one written batch."""
+        """Account for one written batch (nothing to count when not shown: piped exports
+        skip the per-row work)."""
+        if self._bar is None:
+            return
         ids = batch.column(0).to_pylist()
         self._images += len(set(ids) - {self._last_image})
         self._last_image = ids[-1] if ids else self._last_image
-        if self._bar is not None:
-            self._bar.update(self._task, advance=batch.num_rows, images=self._images)
-            task = self._bar.tasks[0]
-            if task.elapsed:
-                self._bar.update(self._task, rate=f"{task.completed / task.elapsed:,.0f}")
+        self._bar.update(self._task, advance=batch.num_rows, images=self._images)
+        task = self._bar.tasks[0]
+        if task.elapsed:
+            self._bar.update(self._task, rate=f"{task.completed / task.elapsed:,.0f}")
 
     def close(self) -> None:
         if self._bar is not None:
