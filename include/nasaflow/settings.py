@@ -112,9 +112,19 @@ class Settings:
     #: image (getDataSources' end), and how often it looks again meanwhile.
     late_data_wait_hours: float = 6.0
     late_data_poll_seconds: int = 600
+    #: A slot still pending at that deadline is asked for again by every later run, until
+    #: its image lands or the source's newest image has been past it this long (absent).
+    late_data_absent_hours: float = 48.0
     #: Download tasks per channel and day (whatever the cadence), threads per task (calls
     #: in flight: nasa_api pool slots x threads), and whether an image's file is deleted
     #: once its cells landed (its row keeps sha256 and path; a re-run fetches it again).
+    #: Whether SDO images whose QUALITY has a bit of their instrument's bad-data mask are
+    #: left out (recorded as skipped with the reason), and the masks (an integer, hex with
+    #: 0x; empty: the defaults of nasaflow.images.quality, which keep AIA's near-real-time
+    #: bit 0x40000000 and HMI's cosmic-ray bit 0x400 that most served images carry).
+    quality_skip: bool = True
+    quality_mask_aia: str = ""
+    quality_mask_hmi: str = ""
     ingest_chunks_per_channel: int = 2
     download_threads: int = 3
     drop_landed_images: bool = False

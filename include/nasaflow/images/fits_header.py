@@ -13,6 +13,8 @@ size against the announced NAXIS with `is_scaled_from`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 #: 1 au in metres, and the solar radius in arcseconds at 1 au (Helioviewer's constants).
@@ -115,3 +117,73 @@ def is_scaled_from(size: tuple[int, int], naxis: tuple[int, int]) -> bool:
         return False
     return (abs(width - round(naxis1 * height / naxis2)) <= 1
             and abs(height - round(naxis2 * width / naxis1)) <= 1)
+
+
+#: TAI - UTC since each date (IERS Bulletin C), from before SDO's launch (2010): the
+#: offset HMI's T_OBS (a TAI time) needs to become UTC. A future leap second is added here.
+_TAI_MINUS_UTC: tuple[tuple[datetime, int], ...] = (
+    (datetime(2009, 1, 1, tzinfo=UTC), 34),
+    (datetime(2012, 7, 1, tzinfo=UTC), 35),
+    (datetime(2015, 7, 1, tzinfo=UTC), 36),
+    (datetime(2017, 1, 1, tzinfo=UTC), 37),
+)
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y.%m.%d_%H:%M:%S.%f",
+                 "%Y.%m.%d_%H:%M:%S")
+
+
+def fits_time(text: str) -> datetime:
+    """A FITS/JSOC time as an aware UTC datetime: ISO 8601 (`2013-06-24T17:31:31.84Z`,
+    UTC with or without the Z) or JSOC's `2010.12.06_18:57:38_TAI` (converted from TAI).
+
+    Raises:
+        FitsHeaderError: any other form, or a TAI time before 2009.
+    """
+    value = text.strip()
+    tai = value.endswith("_TAI")
+    value = value.removesuffix("_TAI").removesuffix("_UTC").removesuffix("Z")
+    for fmt in _TIME_FORMATS:
+        try:
+            moment = datetime.strptime(value, fmt).replace(tzinfo=UTC)
+            break
+        except ValueError:
+            continue
+    else:
+        raise FitsHeaderError(f"not a FITS time: {text!r}")
+    if not tai:
+        return moment
+    offsets = [seconds for since, seconds in _TAI_MINUS_UTC
+               if moment - timedelta(seconds=seconds) >= since]
+    if not offsets:
+        raise FitsHeaderError(f"TAI time before the leap-second table: {text!r}")
+    return moment - timedelta(seconds=offsets[-1])
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the header says about the observation itself, as stored in `images`.
+
+    Attributes:
+        exposure_s: EXPTIME, seconds (AIA; HMI observables have none).
+        t_obs: T_OBS, the observation's mid-exposure time in UTC.
+        wavelength_a: WAVELNTH in angstrom (AIA's channel; 6173 for HMI).
+        quality: the QUALITY word (see nasaflow.images.quality).
+    """
+
+    exposure_s: float | None
+    t_obs: datetime | None
+    wavelength_a: float | None
+    quality: int | None
+
+
+def observation(fits: dict[str, str]) -> Observation:
+    """The observation keywords of a header, None where absent.
+
+    Raises:
+        FitsHeaderError: a present keyword holds something that is not its type.
+    """
+    quality = _first(fits, ("QUALITY",))
+    return Observation(
+        exposure_s=_first(fits, ("EXPTIME",)),
+        t_obs=fits_time(fits["T_OBS"]) if fits.get("T_OBS") else None,
+        wavelength_a=_first(fits, ("WAVELNTH",)),
+        quality=None if quality is None else int(quality) & 0xFFFFFFFF)

@@ -21,16 +21,24 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from nasaflow.ingest.clients import SourceClients
-from nasaflow.ingest.fetch import download_image, quarantined_from
-from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
+from nasaflow.ingest.fetch import ExcludedImageError, download_image, quarantined_from
+from nasaflow.ingest.records import (
+    DOWNLOAD,
+    MISSING,
+    SKIPPED,
+    DownloadedImage,
+    PlannedImage,
+    QuarantinedImage,
+)
 from nasaflow.ingest.registry import quarantine, register_images
+from nasaflow.ingest.slots import clear_slots, record_slots
 from nasaflow.manifest import ImageRecord, file_safe, write_manifest_part
 from nasaflow.parameters.grid import cell_count
 from nasaflow.sink.landing import missing_cells
@@ -94,12 +102,13 @@ def chunk_plan(planned: Sequence[PlannedImage], per_channel: int) -> list[Chunk]
 @dataclass
 class ChunkResult:
     """What a chunk ingested: cells expected per verified image, quarantine records, the
-    images the source could not serve (id -> reason), and the file names whose download
-    failed beyond the client's retries."""
+    images the source could not serve and those left out for their QUALITY (id ->
+    reason), and the file names whose download failed beyond the client's retries."""
 
     expected: dict[str, int] = field(default_factory=dict)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     to_compute: int = 0
 
@@ -161,6 +170,7 @@ def ingest_chunk(
     local = threading.local()
     attempt = uuid.uuid4().hex[:8]
     waiting: list[DownloadedImage] = []
+    planned_by_id: dict[str, PlannedImage] = {}
     #: Per failed download, when the source asked to be retried (None: a plain failure).
     later: list[datetime | None] = []
     postponed = 0
@@ -187,6 +197,8 @@ def ingest_chunk(
         if not waiting:
             return
         register_images(conn, waiting)
+        clear_slots(conn, [planned_by_id[image.id] for image in waiting
+                           if image.id in planned_by_id])
         cells = {image.id: cell_count((image.height, image.width), patch_size)
                  for image in waiting}
         result.expected.update(cells)
@@ -205,6 +217,7 @@ def ingest_chunk(
         futures = {pool.submit(download, entry): entry for entry in chunk.entries}
         for done, future in enumerate(as_completed(futures), start=1):
             planned = PlannedImage.coerce(futures[future])
+            planned_by_id[planned.id or ""] = planned
             try:
                 waiting.append(future.result())
             except CorruptImageError as error:
@@ -214,7 +227,14 @@ def ingest_chunk(
                 log(f"quarantined {record.id}: {record.reason}")
             except MissingFileError as error:
                 result.missing[planned.id or planned.url or "?"] = str(error)
+                record_slots(conn, [planned], MISSING, tolerance=timedelta(0), run_id=None,
+                             reasons={planned.id or "": str(error)})
                 log(f"missing at the source: {planned.id}: {error}")
+            except ExcludedImageError as error:
+                result.skipped[planned.id or planned.url or "?"] = str(error)
+                record_slots(conn, [planned], SKIPPED, tolerance=timedelta(0), run_id=None,
+                             reasons={planned.id or "": str(error)})
+                log(f"skipped: {planned.id}: {error}")
             except _Postponed:
                 postponed += 1
             except SourceError as error:
@@ -226,8 +246,9 @@ def ingest_chunk(
                 rate = done / max(time.monotonic() - started, 1e-9)
                 log(f"{chunk.label}: {done}/{total} images done ({len(result.expected)} "
                     f"verified, {result.to_compute} to compute, {len(result.quarantined)} "
-                    f"quarantined, {len(result.missing)} missing at the source, {len(result.failed)} "
-                    f"failed), {rate:.1f} images/s")
+                    f"quarantined, {len(result.missing)} missing at the source, "
+                    f"{len(result.skipped)} skipped for QUALITY, {len(result.failed)} failed), "
+                    f"{rate:.1f} images/s")
     if result.failed:
         deferred = [when for when in later if when is not None]
         retry_at = max(deferred) if len(deferred) == len(later) else None

@@ -6,6 +6,9 @@ downloading again. An image the server named unsafely is never fetched. One corr
 must not stop the others: `download_images` quarantines it and carries on. The same goes
 for an image too small for the run's cell size: its parameters would have no cell, so it
 is quarantined with the reason instead of passing as an image with nothing to compute.
+An SDO image whose header's QUALITY has a bad-data bit of its instrument's mask is left out
+(ExcludedImageError, recorded as skipped with the reason); the others keep their header's
+observation keywords (exposure, T_OBS, wavelength, QUALITY) for the `images` row.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nasaflow.images.fits_header import FitsHeaderError, Observation, fits_keys, observation
+from nasaflow.images.jp2 import jp2_xml
+from nasaflow.images.quality import QualityPolicy
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
 from nasaflow.ingest.store import store_path
@@ -30,12 +36,41 @@ class CellSizeError(CorruptImageError):
     image is quarantined for this run like a bad one, so the run fails naming it."""
 
 
+class ExcludedImageError(Exception):
+    """The verified image's header flags its observation as unfit (QUALITY): it is left
+    out with the reason, not quarantined, since the bytes are what the archive holds."""
+
+
+def quality_policy() -> QualityPolicy:
+    """The QUALITY policy of the settings (NASAFLOW_QUALITY_SKIP, _MASK_AIA, _MASK_HMI)."""
+    settings = get_settings()
+    return QualityPolicy.from_settings(settings.quality_skip, settings.quality_mask_aia,
+                                       settings.quality_mask_hmi)
+
+
+def header_observation(path: Path, image_format: str) -> Observation:
+    """The observation keywords of a verified JP2's XML header (all None for other
+    formats or a JP2 without one).
+
+    Raises:
+        CorruptImageError: the header holds a keyword that is not of its type.
+    """
+    if image_format != "jp2":
+        return Observation(None, None, None, None)
+    xml = jp2_xml(path.read_bytes())
+    try:
+        return observation(fits_keys(xml)) if xml else Observation(None, None, None, None)
+    except FitsHeaderError as exc:
+        raise CorruptImageError(f"{path.name}: header: {exc}") from exc
+
+
 def download_image(
     planned: PlannedImage | Mapping[str, Any],
     *,
     clients: SourceClients | None = None,
     data_dir: str | Path | None = None,
     patch_size: int | None = None,
+    quality: QualityPolicy | None = None,
 ) -> DownloadedImage:
     """Make a planned image present and verified in the image store.
 
@@ -44,6 +79,7 @@ def download_image(
         clients: the NASA clients (default: built from settings).
         data_dir: root of the image store (default: settings.data_dir).
         patch_size: the run's cell side; an image it does not fit raises CellSizeError.
+        quality: which QUALITY bits leave an image out (default: from settings).
 
     Returns:
         The DownloadedImage (downloaded=False when a verified copy was already there).
@@ -51,7 +87,8 @@ def download_image(
     Raises:
         CorruptImageError: the bytes stayed bad after retries; they were moved to
             <data_dir>/quarantine (see `quarantined_from`). CellSizeError: the verified
-            image is smaller than `patch_size`. UnsafeNameError: the plan refused the
+            image is smaller than `patch_size`, or its header is malformed.
+            ExcludedImageError: its QUALITY has a bad-data bit. UnsafeNameError: the plan refused the
             server's name for it, or its store path would leave the store; nothing was
             fetched or written.
         ValueError: the entry is a gap or a skip.
@@ -79,12 +116,17 @@ def download_image(
         except ValueError as exc:
             raise CellSizeError(f"{result.path.name}: no cell to compute: {exc}",
                                 url=planned.url) from exc
+    observed = header_observation(result.path, result.format)
+    rejection = (quality or quality_policy()).rejection(planned.instrument, observed.quality)
+    if rejection is not None:
+        raise ExcludedImageError(f"{result.path.name}: {rejection}")
     return DownloadedImage(
         id=planned.id, source=planned.source, instrument=planned.instrument,
         wavelength=planned.wavelength, observed_at=planned.observed_at, width=result.width,
         height=result.height, sha256=result.sha256, path=str(result.path),
         size_bytes=result.size, source_ref={**planned.source_ref, "url": planned.url},
-        downloaded=result.downloaded)
+        downloaded=result.downloaded, exposure_s=observed.exposure_s, t_obs=observed.t_obs,
+        wavelength_a=observed.wavelength_a, quality=observed.quality)
 
 
 def quarantined_from(planned: PlannedImage | Mapping[str, Any],
@@ -98,12 +140,13 @@ def quarantined_from(planned: PlannedImage | Mapping[str, Any],
 
 @dataclass
 class DownloadReport:
-    """Outcome of downloading a plan: verified images, quarantined ones, and those the
-    source could not serve (image id -> reason)."""
+    """Outcome of downloading a plan: verified images, quarantined ones, those the
+    source could not serve and those left out for their QUALITY (image id -> reason)."""
 
     images: list[DownloadedImage] = field(default_factory=list)
     quarantined: list[QuarantinedImage] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 def download_images(
@@ -115,8 +158,8 @@ def download_images(
 ) -> DownloadReport:
     """Download every "download" entry of a plan in turn; corrupt ones, and with
     `patch_size` those smaller than the cell, are quarantined, those the source cannot
-    serve are recorded as missing, and the rest proceed. Other failures (service down,
-    retry later) propagate."""
+    serve are recorded as missing, those of bad QUALITY as excluded, and the rest
+    proceed. Other failures (service down, retry later) propagate."""
     clients = clients or SourceClients.from_settings()
     report = DownloadReport()
     for entry in plan:
@@ -130,4 +173,6 @@ def download_images(
             report.quarantined.append(quarantined_from(planned, exc))
         except MissingFileError as exc:
             report.missing[planned.id or planned.url or "?"] = str(exc)
+        except ExcludedImageError as exc:
+            report.excluded[planned.id or planned.url or "?"] = str(exc)
     return report

@@ -22,7 +22,16 @@ from pathlib import PurePosixPath
 
 from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.clients import SourceClients
-from nasaflow.ingest.records import DOWNLOAD, GAP, MISSING, PENDING, SKIPPED, PlannedImage
+from nasaflow.ingest.records import (
+    ABSENT,
+    DOWNLOAD,
+    GAP,
+    MISSING,
+    PENDING,
+    SKIPPED,
+    PlannedImage,
+)
+from nasaflow.ingest.slots import PendingSlot
 from nasaflow.ingest.store import apod_filename
 from nasaflow.sources.apod import ApodClient, ApodDays
 from nasaflow.sources.errors import (
@@ -131,8 +140,10 @@ def plan_images(
     plan: list[PlannedImage] = []
     cadence = timedelta(minutes=cadence_minutes)
     for source in sdo:
-        plan.extend(_plan_helioviewer(clients.helioviewer, source, interval_start,
-                                      min(interval_end, current), cadence, current))
+        end = min(interval_end, current)
+        plan.extend(_plan_helioviewer(clients.helioviewer, source,
+                                      _request_times(interval_start, end, cadence),
+                                      cadence / 2, current, interval=(interval_start, end)))
     if apod is not None:
         plan.extend(_plan_apod(apod, interval_start, interval_end))
     return plan
@@ -147,20 +158,51 @@ def _request_times(start: datetime, end: datetime, cadence: timedelta) -> list[d
     return times
 
 
-def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datetime,
-                      end: datetime, cadence: timedelta, now: datetime) -> list[PlannedImage]:
-    """One entry per distinct image near the request times, plus one gap per empty time."""
+def plan_slots(pending: Sequence[PendingSlot], *, absent_after: timedelta,
+               clients: SourceClients | None = None,
+               now: Callable[[], datetime] = _utcnow) -> list[PlannedImage]:
+    """Ask the source again for slots recorded as pending by earlier runs.
+
+    Returns:
+        One entry per distinct image now served within tolerance ("download"), per slot
+        whose file the source cannot serve ("missing"), per slot the source is still
+        not past or was past for less than `absent_after` ("pending"), and per slot it
+        has been past for longer with nothing within tolerance ("absent").
+    """
+    current = now()
+    clients = clients or SourceClients.from_settings()
+    channels: dict[tuple[str, timedelta], list[datetime]] = {}
+    for slot in pending:
+        channels.setdefault((slot.wavelength, slot.tolerance), []).append(slot.slot_at)
+    plan: list[PlannedImage] = []
+    for (wavelength, tolerance), times in channels.items():
+        source = source_for(wavelength)
+        available = clients.helioviewer.data_sources().get(source.source_id)
+        end = available.end if available is not None else None
+        for entry in _plan_helioviewer(clients.helioviewer, source, times, tolerance, current):
+            if entry.status == GAP:
+                past = end is not None and end - entry.requested_at[0] > absent_after
+                entry = replace(entry, status=ABSENT if past else PENDING)
+            plan.append(entry)
+    return plan
+
+
+def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, times: Sequence[datetime],
+                      tolerance: timedelta, now: datetime,
+                      interval: tuple[datetime, datetime] | None = None) -> list[PlannedImage]:
+    """One entry per distinct image near the request times, plus one gap per empty time.
+    With the run's `interval`, an interval wholly before the source's first image is bad
+    input."""
     available = client.data_sources().get(source.source_id)
     if available is None:
         raise NoImageError(f"wavelength {source.measurement} ({source.nickname}, sourceId "
                            f"{source.source_id}): expected it in getDataSources of "
                            f"{client.base_url}, it is not listed")
-    if end <= available.start:
+    if interval is not None and interval[1] <= available.start:
         raise DateOutOfRangeError(
-            f"wavelength {source.measurement}: the interval {start.isoformat()} .. "
-            f"{end.isoformat()} is before {source.nickname}'s first image at "
+            f"wavelength {source.measurement}: the interval {interval[0].isoformat()} .. "
+            f"{interval[1].isoformat()} is before {source.nickname}'s first image at "
             f"{available.start.isoformat()}")
-    tolerance = cadence / 2
     # A source whose newest image is days old has stopped (or is an archive), it is not
     # lagging: times after it are gaps, not worth waiting for.
     lagging = now - available.end <= LAGGING_SOURCE
@@ -181,7 +223,7 @@ def _plan_helioviewer(client: HelioviewerClient, source: SdoSource, start: datet
                             source_ref={"provider": "helioviewer", "base_url": client.base_url,
                                         "sourceId": source.source_id})
 
-    for moment in _request_times(start, end, cadence):
+    for moment in times:
         if moment + tolerance < available.start:
             gaps.append(gap(moment, f"{source.nickname}: before the source's first image at "
                                     f"{available.start.isoformat()}"))

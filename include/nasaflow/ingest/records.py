@@ -20,6 +20,8 @@ MISSING = "missing"
 #: A slot after the source's newest indexed image (getDataSources' end): not a gap, the
 #: source has not caught up yet.
 PENDING = "pending"
+#: A pending slot the source has long been past with still nothing within tolerance.
+ABSENT = "absent"
 
 _Record = TypeVar("_Record", bound="_JsonRecord")
 
@@ -114,8 +116,13 @@ class DownloadedImage(_JsonRecord):
     source_ref: dict[str, Any] = field(default_factory=dict)
     #: False when the file was already present and verified (nothing was downloaded).
     downloaded: bool = True
+    #: The header's observation keywords (nasaflow.images.fits_header.Observation).
+    exposure_s: float | None = None
+    t_obs: datetime | None = None
+    wavelength_a: float | None = None
+    quality: int | None = None
 
-    _datetimes = ("observed_at",)
+    _datetimes = ("observed_at", "t_obs")
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,25 @@ from nasaflow.ingest.records import DownloadedImage, QuarantinedImage
 
 _UPSERT_IMAGE = """
 INSERT INTO images (id, source, instrument, wavelength, observed_at, width, height, sha256,
-                    path, size_bytes, source_ref)
+                    path, size_bytes, source_ref, exposure_s, t_obs, wavelength_a, quality)
 VALUES (%(id)s, %(source)s, %(instrument)s, %(wavelength)s, %(observed_at)s, %(width)s,
-        %(height)s, %(sha256)s, %(path)s, %(size_bytes)s, %(source_ref)s)
+        %(height)s, %(sha256)s, %(path)s, %(size_bytes)s, %(source_ref)s, %(exposure_s)s,
+        %(t_obs)s, %(wavelength_a)s, %(quality)s)
 ON CONFLICT (id) DO UPDATE SET
     source = EXCLUDED.source, instrument = EXCLUDED.instrument,
     wavelength = EXCLUDED.wavelength, observed_at = EXCLUDED.observed_at,
     width = EXCLUDED.width, height = EXCLUDED.height, sha256 = EXCLUDED.sha256,
-    path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, source_ref = EXCLUDED.source_ref
+    path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, source_ref = EXCLUDED.source_ref,
+    exposure_s = EXCLUDED.exposure_s, t_obs = EXCLUDED.t_obs,
+    wavelength_a = EXCLUDED.wavelength_a, quality = EXCLUDED.quality
 WHERE (images.source, images.instrument, images.wavelength, images.observed_at, images.width,
-       images.height, images.sha256, images.path, images.size_bytes, images.source_ref)
+       images.height, images.sha256, images.path, images.size_bytes, images.source_ref,
+       images.exposure_s, images.t_obs, images.wavelength_a, images.quality)
       IS DISTINCT FROM
       (EXCLUDED.source, EXCLUDED.instrument, EXCLUDED.wavelength, EXCLUDED.observed_at,
        EXCLUDED.width, EXCLUDED.height, EXCLUDED.sha256, EXCLUDED.path, EXCLUDED.size_bytes,
-       EXCLUDED.source_ref)
+       EXCLUDED.source_ref, EXCLUDED.exposure_s, EXCLUDED.t_obs, EXCLUDED.wavelength_a,
+       EXCLUDED.quality)
 """
 
 _UPSERT_QUARANTINE = """
@@ -55,6 +60,7 @@ def register_images(conn: psycopg.Connection[Any],
         row = record.to_dict()
         row.pop("downloaded")
         row["observed_at"] = record.observed_at
+        row["t_obs"] = record.t_obs
         row["source_ref"] = Jsonb(record.source_ref)
         rows.append(row)
     with conn.transaction(), conn.cursor() as cursor:

@@ -16,6 +16,8 @@ fails the run naming what went wrong.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from nasaflow.ingest.chunks import ChunkDownloadError, ChunkResult, chunk_plan, ingest_chunk
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.landed_assets import landed_asset, landed_partitions
-from nasaflow.ingest.plan import day_to_ingest, plan_images
-from nasaflow.ingest.records import PENDING, PlannedImage
+from nasaflow.ingest.plan import day_to_ingest, plan_images, plan_slots
+from nasaflow.ingest.records import ABSENT, DOWNLOAD, MISSING, PENDING, PlannedImage
+from nasaflow.ingest.slots import pending_slots, record_slots
 from nasaflow.ingest.targets import (
     reader_connection,
     run_settings,
@@ -65,11 +68,11 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
     from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
     run = run_settings(settings, params["target"])
+    clients = SourceClients.from_settings(run)
     try:
         start, end = day_to_ingest(params.get("date"), interval_start, interval_end)
         planned = plan_images(start, end, params["sources"], params["wavelengths"],
-                              params["cadence_minutes"],
-                              clients=SourceClients.from_settings(run))
+                              params["cadence_minutes"], clients=clients)
     except (BadRequestError, ApiKeyError, NoImageError, ValueError) as error:
         raise AirflowFailException(f"bad input: {error}") from error
     except UnreachableSourceError as error:  # no network or a wrong URL: retries won't fix it
@@ -80,10 +83,16 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
     wait_until = wait_for_late_data(settings, planned, run_started)
     if wait_until is not None:
         raise AirflowRescheduleException(wait_until)
+    try:
+        planned = carry_slots(settings, params, planned, start, run_id, clients)
+    except RetryLaterError as error:
+        print(f"deferred: {error}")
+        raise AirflowRescheduleException(error.retry_at) from error
     for entry in planned:
         if entry.status != "download":
             print(f"{entry.status}: {entry.source} {entry.wavelength} "
                   f"{entry.requested_at[0]:%Y-%m-%d %H:%M} - {entry.reason}")
+    print(completeness(planned))
     chunks = chunk_plan(planned, settings.ingest_chunks_per_channel)
     folder = manifest_folder(settings, params["target"], run_id)
     shutil.rmtree(folder, ignore_errors=True)
@@ -117,6 +126,53 @@ def wait_for_late_data(settings: Settings, planned: list[PlannedImage],
           f"planning again at {again:%H:%M:%S} UTC, until {deadline:%Y-%m-%d %H:%M} UTC at "
           "most")
     return again
+
+
+def completeness(planned: list[PlannedImage]) -> str:
+    """How complete the run's slots are: those with an image planned, and the others by
+    status (gap, pending, missing, absent, skipped)."""
+    slots = Counter[str]()
+    for entry in planned:
+        slots[entry.status] += len(entry.requested_at)
+    total = sum(slots.values())
+    others = ", ".join(f"{count} {status}" for status, count in sorted(slots.items())
+                       if status != DOWNLOAD)
+    return (f"completeness: {slots[DOWNLOAD]} of {total} slot(s) have an image planned"
+            + (f"; {others}" if others else ""))
+
+
+def carry_slots(settings: Settings, params: dict[str, Any], planned: list[PlannedImage],
+                start: datetime, run_id: str, clients: SourceClients) -> list[PlannedImage]:
+    """The plan with the slots earlier runs left pending that the source now serves; this
+    run's pending and missing slots recorded (unlanded_slots), and earlier ones the source
+    has long been past marked absent. A slot's row goes when its image registers."""
+    tolerance = timedelta(minutes=params["cadence_minutes"]) / 2
+    with writer_connection(params["target"]) as conn:
+        earlier = pending_slots(conn, params["wavelengths"], before=start) \
+            if "helioviewer" in params["sources"] else []
+        again = plan_slots(earlier, clients=clients,
+                           absent_after=timedelta(hours=settings.late_data_absent_hours))
+        for status in (PENDING, MISSING, ABSENT):
+            record_slots(conn, [entry for entry in [*planned, *again] if entry.status == status],
+                         status, tolerance=tolerance, run_id=run_id)
+    merged = {entry.id: entry for entry in planned if entry.status == DOWNLOAD and entry.id}
+    caught_up = 0
+    for entry in again:
+        if entry.status != DOWNLOAD or not entry.id:
+            continue
+        known = merged.get(entry.id)
+        if known is not None:  # the same image answers a slot of this run too
+            joined = replace(known, requested_at=(*known.requested_at, *entry.requested_at))
+            planned[planned.index(known)] = merged[entry.id] = joined
+        else:
+            planned.append(entry)
+            merged[entry.id] = entry
+        caught_up += 1
+    if earlier:
+        print(f"{len(earlier)} slot(s) left pending by earlier runs: {caught_up} served now, "
+              f"{sum(entry.status == ABSENT for entry in again)} absent, "
+              f"{sum(entry.status == PENDING for entry in again)} still pending")
+    return planned
 
 
 def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, Any],
@@ -168,16 +224,20 @@ def close_downloads(settings: Settings, results: list[dict[str, Any] | None],
         merged.expected.update(result["expected"])
         merged.quarantined += result["quarantined"]
         merged.missing.update(result["missing"])
+        merged.skipped.update(result.get("skipped", {}))
         merged.to_compute += result["to_compute"]
     print(f"{len(merged.expected)} images verified, {merged.to_compute} handed to the "
           f"compute, {len(merged.quarantined)} quarantined, {len(merged.missing)} missing at "
-          f"the source, failed chunks: {failed_chunks}")
+          f"the source, {len(merged.skipped)} skipped for QUALITY, failed chunks: "
+          f"{failed_chunks}")
     for image_id, reason in merged.missing.items():
         print(f"missing: {image_id} - {reason}")
+    for image_id, reason in merged.skipped.items():
+        print(f"skipped: {image_id} - {reason}")
     return {"expected": merged.expected,
             "quarantined": {record["id"]: record["reason"] for record in merged.quarantined},
-            "missing": merged.missing, "failed_chunks": failed_chunks,
-            "to_compute": merged.to_compute}
+            "missing": merged.missing, "skipped": merged.skipped,
+            "failed_chunks": failed_chunks, "to_compute": merged.to_compute}
 
 
 def check_landing(closed: dict[str, Any], params: dict[str, Any],

@@ -13,6 +13,7 @@ import re
 import struct
 from datetime import datetime, timedelta
 
+from nasaflow.images.jp2 import iter_boxes
 from nasaflow.replay.archive_pool import Variant
 from nasaflow.replay.fixtures import SampleImage
 from nasaflow.sources.helioviewer import SdoSource
@@ -116,3 +117,14 @@ def xml_box(xml: bytes) -> bytes:
 def assemble(variant: Variant, xml: bytes) -> bytes:
     """The served JP2: signature, ftyp, jp2h, this image's XML box, the codestream."""
     return b"".join((variant.head, xml_box(xml), variant.codestream))
+
+
+def with_header_value(data: bytes, key: str, value: str) -> bytes:
+    """The JP2 `data` with FITS keyword `key` of its XML box set to `value` (the box
+    rebuilt at its place; unchanged when there is no such box or keyword)."""
+    for box in iter_boxes(data):
+        if box.type == b"xml ":
+            xml = data[box.start:box.end].decode("utf-8", "replace")
+            return (data[:box.start - 8] + xml_box(_set(xml, key, value).encode())
+                    + data[box.end:])
+    return data

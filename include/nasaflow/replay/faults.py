@@ -19,6 +19,8 @@ Kinds:
   corrupt          the real answer with its first 16 bytes zeroed (same length).
   drop             the connection is closed without a response.
   slow             the real answer after `delay=S` seconds.
+  quality          the real JP2 with its header's QUALITY set to `value=N` (decimal, e.g.
+                   2147483648 = 0x80000000): an observation the archive flags as bad.
   name-absolute    (Helioviewer) the real answer naming a hostile place: in getJP2Image's
   name-dotdot      JPIP URI the file path, in getClosestImage the image id and name, become
   name-nul         an absolute path, a path climbing out with `..` segments, a name with a
@@ -36,14 +38,14 @@ from typing import Any
 #: Faults that rename what a real answer names (see `hostile_name`).
 NAME_KINDS = frozenset({"name-absolute", "name-dotdot", "name-nul", "name-long"})
 KINDS = frozenset({"html", "ratelimit-html", "file-not-found", "truncate", "corrupt", "drop", "slow",
-                   *NAME_KINDS})
+                   "quality", *NAME_KINDS})
 #: The folder a hostile name tries to write to: /tmp/<it>/ for an absolute path, and for
 #: `..` segments the parent of the image store's root (the client's data directory).
 ESCAPE_DIR = "nasaflow-escape"
 #: `..` segments that climb from images/helioviewer/<instrument>/<YYYY>/<MM>/<DD>/
 #: <measurement>/ above the data directory.
 _CLIMB = 8
-_PARAMS = frozenset({"retry-after", "retry-after-date", "errno", "bytes", "delay"})
+_PARAMS = frozenset({"retry-after", "retry-after-date", "errno", "bytes", "delay", "value"})
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nasaflow.replay.apod_api import ApodReplay
 from nasaflow.replay.archive import ArchiveConfig, ArchiveReplay
+from nasaflow.replay.archive_headers import with_header_value
 from nasaflow.replay.faults import NAME_KINDS, Fault, FaultBoard, parse_fault
 from nasaflow.replay.fixtures import build_apod_calendar, load_samples
 from nasaflow.replay.helioviewer_api import HelioviewerReplay
@@ -215,6 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
         entry["status"] = reply.status
         if fault is not None and fault.kind == "corrupt":
             reply.body = b"\x00" * min(16, len(reply.body)) + reply.body[16:]
+        if fault is not None and fault.kind == "quality" and reply.status == 200:
+            quality = str(int(float(fault.params.get("value", "0"))))
+            reply.body = with_header_value(reply.body, "QUALITY", quality)
         if fault is not None and fault.kind in NAME_KINDS:
             state.helioviewer.misname(reply, fault.kind)
         if fault is not None and fault.kind == "truncate":

@@ -11,12 +11,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from nasaflow.ingest import SourceClients, plan_images, steps
+from nasaflow.ingest.chunks import ingest_chunk
+from nasaflow.ingest.plan import plan_slots
+from nasaflow.ingest.records import PlannedImage
+from nasaflow.ingest.slots import pending_slots, record_slots
 from nasaflow.replay.archive import ArchiveConfig
 from nasaflow.replay.server import ReplayServer
-from nasaflow.settings import SAMPLES_DIR, get_settings
+from nasaflow.settings import SAMPLES_DIR, Settings, get_settings
 from nasaflow.sources.helioviewer import HelioviewerClient, source_for
 from nasaflow.sources.http import HttpClient
 
@@ -60,9 +65,20 @@ def day_late_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture()
+def slot_rows(settings: Settings) -> Iterator[psycopg.Connection]:
+    """The test database's unlanded_slots; the rows these tests' runs record go after."""
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        forget = "DELETE FROM unlanded_slots WHERE run_id LIKE 'scheduled__late%%'"
+        conn.execute(forget)
+        yield conn
+        conn.execute(forget)
+
+
+@pytest.mark.services
 def test_the_plan_waits_for_the_source_then_goes_on_at_the_deadline(
         day_late_archive: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], slot_rows) -> None:
     from airflow.sdk.exceptions import AirflowRescheduleException
 
     monkeypatch.setenv("AIRFLOW_CONN_NASA_HELIOVIEWER",
@@ -83,6 +99,88 @@ def test_the_plan_waits_for_the_source_then_goes_on_at_the_deadline(
     assert all(entry["status"] == "download" for chunk in chunks for entry in chunk["entries"])
     out = capsys.readouterr().out
     assert "planned without them" in out and "pending: helioviewer 193" in out
+    assert "slot(s) have an image planned" in out and " pending" in out.split("completeness")[1]
+    pending = slot_rows.execute("SELECT count(*) FROM unlanded_slots WHERE status = 'pending'"
+                                " AND run_id = 'scheduled__late'").fetchone()[0]
+    assert pending >= 1
+
+
+@pytest.mark.services
+def test_a_half_indexed_day_completes_in_a_later_run_without_losing_a_slot(
+        day_late_archive: str, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings: Settings,
+        slot_rows) -> None:
+    run = replace(get_settings(), data_dir=str(tmp_path))
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    params = {"target": "platform", "date": f"{yesterday:%Y-%m-%d}",
+              "sources": ["helioviewer"], "wavelengths": ["193"], "cadence_minutes": 60,
+              "patch_size": 64}
+    # Yesterday's run reaches its deadline with the source 30 hours behind: the slots
+    # after its newest image are recorded as pending.
+    monkeypatch.setenv("AIRFLOW_CONN_NASA_HELIOVIEWER",
+                       json.dumps({"conn_type": "http", "host": day_late_archive}))
+    started = datetime.now(UTC) - timedelta(hours=7)
+    steps.plan(run, params, "scheduled__late_d1", None, None, run_started=started)
+    pending = {row[0] for row in slot_rows.execute(
+        "SELECT slot_at FROM unlanded_slots WHERE status = 'pending' AND wavelength = '193'"
+        " AND run_id = 'scheduled__late_d1'")}
+    assert pending
+    # The source catches up (the same archive, indexed to the clock); today's run asks
+    # for yesterday's pending slots again and plans their images with its own.
+    config = ArchiveConfig({source_for("193").source_id: 3600}, timedelta(0), pool_size=2,
+                           side=256, cache_dir=tmp_path_factory.mktemp("caught-up"))
+    with ReplayServer("127.0.0.1", 0, samples_dir=SAMPLES_DIR, archive=config) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_NASA_HELIOVIEWER",
+                           json.dumps({"conn_type": "http", "host": server.url}))
+        today = {**params, "date": f"{datetime.now(UTC):%Y-%m-%d}"}
+        chunks = steps.plan(run, today, "scheduled__late_d2", None, None,
+                            run_started=started)
+        caught_up = [entry for chunk in chunks for entry in chunk["entries"]
+                     if any(datetime.fromisoformat(moment) in pending
+                            for moment in entry["requested_at"])]
+        assert {datetime.fromisoformat(moment) for entry in caught_up
+                for moment in entry["requested_at"]} >= pending
+        # Their pending rows stay until the images register, then go.
+        assert slot_rows.execute("SELECT count(*) FROM unlanded_slots WHERE slot_at = ANY(%s)"
+                                 " AND status = 'pending'", (list(pending),)).fetchone()[0] \
+            == len(pending)
+        clients = SourceClients.from_settings(run)
+        result = ingest_chunk({"label": "AIA 193 caught up", "name": "caught-up",
+                               "entries": caught_up},
+                              clients=lambda: clients, data_dir=tmp_path / "data",
+                              patch_size=64, connect=lambda: psycopg.connect(settings.db_url),
+                              manifest_dir=tmp_path / "manifest", threads=2, log=print)
+    assert len(result.expected) == len(caught_up)
+    assert slot_rows.execute("SELECT count(*) FROM unlanded_slots WHERE slot_at = ANY(%s)"
+                             " AND wavelength = '193'", (list(pending),)).fetchone()[0] == 0
+    landed = slot_rows.execute("SELECT count(*) FROM images WHERE id = ANY(%s)",
+                               ([entry["id"] for entry in caught_up],)).fetchone()[0]
+    slot_rows.execute("DELETE FROM images WHERE id = ANY(%s)",
+                      ([entry["id"] for entry in caught_up],))
+    assert landed == len(caught_up)
+
+
+@pytest.mark.services
+def test_a_pending_slot_the_source_long_passed_with_nothing_near_is_absent(
+        late_archive: str, slot_rows, http: HttpClient) -> None:
+    clients = SourceClients(http, HelioviewerClient(late_archive, http), late_archive, "")
+    # Half past an hour of an hourly archive, with a one-minute tolerance: nothing near.
+    slot = (datetime.now(UTC) - timedelta(hours=12)).replace(minute=30, second=0,
+                                                              microsecond=0)
+    entry = PlannedImage("helioviewer", "pending", "AIA", "193", (slot,), reason="late")
+    record_slots(slot_rows, [entry], "pending", tolerance=timedelta(minutes=1),
+                 run_id="scheduled__late_absent")
+    earlier = pending_slots(slot_rows, ["193"], before=datetime.now(UTC))
+    assert [(p.slot_at, p.tolerance) for p in earlier if p.slot_at == slot] == \
+        [(slot, timedelta(minutes=1))]
+    mine = [p for p in earlier if p.slot_at == slot]
+    # The source's newest image is ~3 h old, ~9 h past the slot: absent after 8 h, still
+    # pending when absence takes 10 h.
+    assert [e.status for e in plan_slots(mine, absent_after=timedelta(hours=10),
+                                         clients=clients)] == ["pending"]
+    absent = plan_slots(mine, absent_after=timedelta(hours=8), clients=clients)
+    assert [e.status for e in absent] == ["absent"]
+    assert "expected an image within 0:01:00" in (absent[0].reason or "")
 
 
 def test_a_run_without_a_start_time_never_waits(late_archive: str, http: HttpClient) -> None:

@@ -3,15 +3,20 @@ the uniform-scaling rule for JP2s smaller than their NAXIS."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from nasaflow.images.fits_header import (
     AU_M,
     RSUN_ARCSEC_1AU,
     FitsHeaderError,
+    Observation,
     fits_keys,
+    fits_time,
     helioviewer_metadata,
     is_scaled_from,
+    observation,
     sun_distance_m,
 )
 from nasaflow.images.jp2 import jp2_xml
@@ -91,3 +96,33 @@ def test_a_header_without_its_scale_is_refused() -> None:
 def test_uniform_downscaling(size: tuple[int, int], naxis: tuple[int, int],
                              scaled: bool) -> None:
     assert is_scaled_from(size, naxis) is scaled
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2013-06-24T17:31:31.84Z", datetime(2013, 6, 24, 17, 31, 31, 840_000, tzinfo=UTC)),
+    ("2022-01-01T00:03:53.835", datetime(2022, 1, 1, 0, 3, 53, 835_000, tzinfo=UTC)),
+    # JSOC TAI times: TAI - UTC was 34 s in 2010, 37 s since 2017.
+    ("2010.12.06_18:57:38_TAI", datetime(2010, 12, 6, 18, 57, 4, tzinfo=UTC)),
+    ("2022.08.02_10:48:52.509_TAI", datetime(2022, 8, 2, 10, 48, 15, 509_000, tzinfo=UTC)),
+    ("2016.06.01_00:00:36_TAI", datetime(2016, 6, 1, tzinfo=UTC)),
+])
+def test_fits_times_become_utc(text: str, expected: datetime) -> None:
+    assert fits_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2022-13-01T00:00:00", "1990.01.01_00:00:00_TAI"])
+def test_a_bad_fits_time_is_refused(text: str) -> None:
+    with pytest.raises(FitsHeaderError):
+        fits_time(text)
+
+
+def test_the_observation_keywords_of_the_bundled_samples() -> None:
+    headers = {path.name: fits_keys(jp2_xml(path.read_bytes()) or b"")
+               for path in SAMPLES_DIR.glob("*.jp2")}
+    hmi = observation(headers["2010_12_06__18_56_41_105__SDO_HMI_HMI_continuum.jp2"])
+    assert hmi == Observation(None, datetime(2010, 12, 6, 18, 57, 4, tzinfo=UTC), 6173.0, 0x400)
+    aia = observation(headers["2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"])
+    assert aia == Observation(1.999637, datetime(2013, 6, 24, 17, 31, 31, 840_000, tzinfo=UTC),
+                              193.0, 0x40000000)
+    # FITS stores QUALITY signed: bit 31 comes back as the unsigned word.
+    assert observation({"QUALITY": "-2147483648"}).quality == 0x80000000
