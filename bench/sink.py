@@ -1,7 +1,7 @@
 """Benchmark of the streaming sink against the original's way of writing, in one run.
 
 1. throughput: a topic pre-filled with realistic messages (64 x 64 grids of full-precision
-   doubles cut into 9-row bands, gzip like the platform's publisher) is drained by
+   doubles cut into 9-row bands, compressed like the platform's publisher) is drained by
    spark_jobs/stream_to_postgres.py in drain mode with the default throttle; rows per
    second come from stream_batches (sustained: from the end of the first batch, which
    also pays for starting the Python workers, to the end of the last).
