@@ -3,6 +3,7 @@
 #   - Debian packages: PostgreSQL with pg_partman (and Chromium for the browser tests) when absent
 #   - .venv with the locked Python dependencies (uv), nasaflow installed editable
 #   - Kafka broker jars and Spark's Kafka connector + PostgreSQL JDBC jars via Maven
+#   - Strimzi's CRDs, generated from its Maven jars (schemas of deploy/kubernetes)
 #   - .env with generated secrets and settings (existing keys are kept)
 #   - Kafka storage formatted once (KRaft)
 set -euo pipefail
@@ -66,6 +67,9 @@ fetch_jars() {  # fetch_jars NAME: ops/NAME/pom.xml -> .local/jars/NAME
 }
 fetch_jars kafka
 fetch_jars spark
+# Strimzi's CRD generator: the schemas the Kubernetes manifests are validated against.
+fetch_jars strimzi
+"$ROOT/ops/strimzi/generate-crds.sh"
 
 # --- .env: generated secrets and settings ---------------------------------------------------
 "$VENV/bin/python" "$ROOT/ops/write_env.py" "$ROOT/.env"
