@@ -270,6 +270,7 @@ def ingest_chunk(
         retry_at = max([*deferred, pause.until() or datetime.now(UTC)]) \
             if len(deferred) == len(later) else None
         raise ChunkDownloadError(f"{chunk.label}: {len(result.failed)} download(s) failed "
-                                 f"after retries, {postponed} postponed: {result.failed}",
+                                 f"after retries, {postponed} postponed by the run's "
+                                 f"rate-limit pause ({pause.path}): {result.failed}",
                                  retry_at=retry_at)
     return result

@@ -28,7 +28,7 @@ import requests
 from urllib3 import BaseHTTPResponse
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError, ResponseError
-from urllib3.util.retry import Retry
+from urllib3.util.retry import RequestHistory, Retry
 
 from nasaflow.sources.answers import (
     MISSING_FILE_ERRNOS,
@@ -184,6 +184,11 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return None
 
 
+def _retried(response: requests.Response) -> tuple[RequestHistory, ...]:
+    """The attempts urllib3 retried before this response (none for a first answer)."""
+    return getattr(getattr(response.raw, "retries", None), "history", ())
+
+
 @dataclass
 class HttpClient:
     """GET with the contract's retry rules; one instance per job (and thread).
@@ -236,9 +241,8 @@ class HttpClient:
                 raise self._connection_failure(url, exc) from exc
             parts = urlsplit(response.url)
             self.reached.add(origin(parts.scheme, parts.hostname, parts.port))
-            retried = getattr(response.raw, "retries", None)
             if observe is not None:
-                observe(response, [entry.status for entry in getattr(retried, "history", ())
+                observe(response, [entry.status for entry in _retried(response)
                                    if entry.status is not None])
             try:
                 if final is not None and final(response):
@@ -297,7 +301,7 @@ class HttpClient:
                                        url=url, status=status)
             if status >= 500 and payload is not None:
                 return failure  # the service's own error, never retried by the adapter
-            attempts = len(getattr(getattr(response.raw, "retries", None), "history", ())) + 1
+            attempts = len(_retried(response)) + 1
             if status == 429:
                 # Still rate limited without saying for how long: not a failure of the
                 # source, so the job defers (the DAG reschedules it) instead of giving up.
