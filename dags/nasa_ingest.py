@@ -15,7 +15,9 @@ Every day (and for any past day you ask for) this DAG:
    atomically (a verified file is not fetched again), upserts it into `images`, and
    every few images hands those not yet landed to the compute (the run's manifest
    folder); a corrupt image, or one smaller than the cell size, is quarantined with its
-   reason while the others go on; the log shows images done / total;
+   reason while the others go on; a rate limit met by any task of the run pauses every
+   chunk until the time the source names (rescheduled, no worker slot held); the log
+   shows images done / total;
 3. **compute_parameters** (starts with the downloads): `spark-submit
    spark_jobs/compute_parameters.py` follows the manifest folder, computes the ten
    parameters per cell and publishes them to Kafka topic `image-parameters`;

@@ -20,8 +20,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import psycopg
 
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.fetch import ExcludedImageError, download_image, quarantined_from
+from nasaflow.ingest.pause import RunPause
 from nasaflow.ingest.records import (
     DOWNLOAD,
     MISSING,
@@ -117,7 +119,7 @@ class ChunkResult:
 
 
 class _Postponed(Exception):
-    """A download not started because the source asked the chunk to pause."""
+    """A download not started because the run's rate-limit pause is in force."""
 
 
 class ChunkDownloadError(SourceError):
@@ -125,7 +127,8 @@ class ChunkDownloadError(SourceError):
     the chunk was ingested first, so a task retry only fetches what is missing.
 
     `retry_at` is set when every failure was the source asking to retry later
-    (RetryLaterError): the latest time it named, when the task should run again.
+    (RetryLaterError) or a download postponed by the run's pause: when the task should
+    run again (the latest time named, the pause's end at least).
     """
 
     def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
@@ -142,6 +145,7 @@ def ingest_chunk(
     connect: Callable[[], psycopg.Connection[Any]],
     manifest_dir: str | Path,
     threads: int,
+    pause: RunPause,
     log: Callable[[str], None] = print,
 ) -> ChunkResult:
     """Download, verify and register a chunk's images with `threads` threads, adding
@@ -156,14 +160,17 @@ def ingest_chunk(
         connect: opens a writer connection to the data database.
         manifest_dir: the run's manifest folder, followed by the Spark job.
         threads: downloads in flight at once.
+        pause: the run's shared rate-limit pause: checked before each download, extended
+            when a download meets a rate limit.
         log: where progress lines go (the task log).
 
     Returns:
         The chunk's ChunkResult, when every image was verified or quarantined.
 
     Raises:
-        ChunkDownloadError: downloads failed beyond their retries (named); the others
-            were registered and handed to the compute before it was raised.
+        ChunkDownloadError: downloads failed beyond their retries (named) or were
+            postponed by the run's pause; the others were registered and handed to the
+            compute before it was raised.
     """
     chunk = Chunk.coerce(chunk)
     result = ChunkResult()
@@ -174,28 +181,37 @@ def ingest_chunk(
     #: Per failed download, when the source asked to be retried (None: a plain failure).
     later: list[datetime | None] = []
     postponed = 0
-    pause = threading.Event()
     parts = 0
     started = time.monotonic()
+    stack = ExitStack()
+    opened: list[psycopg.Connection[Any]] = []
+
+    def database() -> psycopg.Connection[Any]:
+        """The writer connection, opened at the first write: a chunk the pause stops
+        before any image lands needs none."""
+        if not opened:
+            opened.append(stack.enter_context(connect()))
+        return opened[0]
 
     def download(entry: dict[str, Any]) -> DownloadedImage:
-        if pause.is_set():
+        if pause.until() is not None:
             raise _Postponed
         if not hasattr(local, "clients"):
             local.clients = clients()
         try:
             return download_image(entry, clients=local.clients, data_dir=data_dir,
                                   patch_size=patch_size)
-        except RetryLaterError:
-            # The source wants a pause: the chunk's downloads not started yet pause with
-            # this one (they run when the task is rescheduled).
-            pause.set()
+        except RetryLaterError as error:
+            # The source wants a pause: every download of the run not started yet, in this
+            # chunk and the others, pauses with this one (they run when rescheduled).
+            pause.extend(error.retry_at, str(error))
             raise
 
-    def hand_over(conn: psycopg.Connection[Any]) -> None:
+    def hand_over() -> None:
         nonlocal parts
         if not waiting:
             return
+        conn = database()
         register_images(conn, waiting)
         clear_slots(conn, [planned_by_id[image.id] for image in waiting
                            if image.id in planned_by_id])
@@ -213,7 +229,7 @@ def ingest_chunk(
 
     total = len(chunk.entries)
     log(f"{chunk.label}: {total} images to fetch with {threads} threads")
-    with connect() as conn, ThreadPoolExecutor(max(1, threads)) as pool:
+    with stack, ThreadPoolExecutor(max(1, threads)) as pool:
         futures = {pool.submit(download, entry): entry for entry in chunk.entries}
         for done, future in enumerate(as_completed(futures), start=1):
             planned = PlannedImage.coerce(futures[future])
@@ -222,17 +238,17 @@ def ingest_chunk(
                 waiting.append(future.result())
             except CorruptImageError as error:
                 record: QuarantinedImage = quarantined_from(planned, error)
-                quarantine(conn, [record])
+                quarantine(database(), [record])
                 result.quarantined.append(record.to_dict())
                 log(f"quarantined {record.id}: {record.reason}")
             except MissingFileError as error:
                 result.missing[planned.id or planned.url or "?"] = str(error)
-                record_slots(conn, [planned], MISSING, tolerance=timedelta(0), run_id=None,
+                record_slots(database(), [planned], MISSING, tolerance=timedelta(0), run_id=None,
                              reasons={planned.id or "": str(error)})
                 log(f"missing at the source: {planned.id}: {error}")
             except ExcludedImageError as error:
                 result.skipped[planned.id or planned.url or "?"] = str(error)
-                record_slots(conn, [planned], SKIPPED, tolerance=timedelta(0), run_id=None,
+                record_slots(database(), [planned], SKIPPED, tolerance=timedelta(0), run_id=None,
                              reasons={planned.id or "": str(error)})
                 log(f"skipped: {planned.id}: {error}")
             except _Postponed:
@@ -242,17 +258,19 @@ def ingest_chunk(
                 later.append(error.retry_at if isinstance(error, RetryLaterError) else None)
                 log(f"download failed: {planned.filename or planned.id}: {error}")
             if len(waiting) >= PART_IMAGES or done == total:
-                hand_over(conn)
+                hand_over()
                 rate = done / max(time.monotonic() - started, 1e-9)
                 log(f"{chunk.label}: {done}/{total} images done ({len(result.expected)} "
                     f"verified, {result.to_compute} to compute, {len(result.quarantined)} "
                     f"quarantined, {len(result.missing)} missing at the source, "
                     f"{len(result.skipped)} skipped for QUALITY, {len(result.failed)} failed), "
                     f"{rate:.1f} images/s")
-    if result.failed:
+    if result.failed or postponed:
         deferred = [when for when in later if when is not None]
-        retry_at = max(deferred) if len(deferred) == len(later) else None
+        retry_at = max([*deferred, pause.until() or datetime.now(UTC)]) \
+            if len(deferred) == len(later) else None
         raise ChunkDownloadError(f"{chunk.label}: {len(result.failed)} download(s) failed "
-                                 f"after retries, {postponed} postponed: {result.failed}",
+                                 f"after retries, {postponed} postponed by the run's "
+                                 f"rate-limit pause ({pause.path}): {result.failed}",
                                  retry_at=retry_at)
     return result

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from nasaflow.ingest.chunks import ChunkDownloadError, ChunkResult, chunk_plan, ingest_chunk
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.landed_assets import landed_asset, landed_partitions
+from nasaflow.ingest.pause import RunPause
 from nasaflow.ingest.plan import day_to_ingest, plan_images, plan_slots
 from nasaflow.ingest.records import ABSENT, DOWNLOAD, MISSING, PENDING, PlannedImage
 from nasaflow.ingest.slots import pending_slots, record_slots
@@ -78,16 +79,14 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
     except UnreachableSourceError as error:  # no network or a wrong URL: retries won't fix it
         raise AirflowFailException(str(error)) from error
     except RetryLaterError as error:  # rate limited: run again then, holding no worker slot
-        print(f"deferred: {error}")
-        raise AirflowRescheduleException(error.retry_at) from error
+        raise _plan_deferred(run, run_id, error) from error
     wait_until = wait_for_late_data(settings, planned, run_started)
     if wait_until is not None:
         raise AirflowRescheduleException(wait_until)
     try:
         planned = carry_slots(settings, params, planned, start, run_id, clients)
     except RetryLaterError as error:
-        print(f"deferred: {error}")
-        raise AirflowRescheduleException(error.retry_at) from error
+        raise _plan_deferred(run, run_id, error) from error
     for entry in planned:
         if entry.status != "download":
             print(f"{entry.status}: {entry.source} {entry.wavelength} "
@@ -100,6 +99,16 @@ def plan(settings: Settings, params: dict[str, Any], run_id: str,
     print(f"{sum(len(chunk.entries) for chunk in chunks)} images to fetch for "
           f"{start:%Y-%m-%d} .. {end:%Y-%m-%d} in {len(chunks)} chunks")
     return [chunk.to_dict() for chunk in chunks]
+
+
+def _plan_deferred(run: Settings, run_id: str, error: RetryLaterError) -> Exception:
+    """The plan's reschedule to the time the source named, recorded as the run's pause
+    too, so that its chunks, if any run, stop with it."""
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    RunPause.of_run(run.data_dir, run_id).extend(error.retry_at, str(error))
+    print(f"deferred: {error}")
+    return AirflowRescheduleException(error.retry_at)
 
 
 def wait_for_late_data(settings: Settings, planned: list[PlannedImage],
@@ -178,24 +187,27 @@ def carry_slots(settings: Settings, params: dict[str, Any], planned: list[Planne
 def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, Any],
                    run_id: str) -> dict[str, Any]:
     """One chunk downloaded, verified, registered and handed to the compute; the mapped
-    task shows the chunk's label and final count in the UI."""
+    task shows the chunk's label and final count in the UI. While the run's rate-limit
+    pause is in force (any of its tasks met the source's limit) the chunk sends nothing
+    and is rescheduled to the pause's end."""
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowRescheduleException
 
     run = run_settings(settings, params["target"])
+    pause = RunPause.of_run(run.data_dir, run_id)
     try:
         result = ingest_chunk(chunk, clients=lambda: SourceClients.from_settings(run),
                               data_dir=run.data_dir, patch_size=params["patch_size"],
                               connect=lambda: writer_connection(params["target"]),
                               manifest_dir=manifest_folder(settings, params["target"], run_id),
-                              threads=settings.download_threads)
+                              threads=settings.download_threads, pause=pause)
     except ChunkDownloadError as error:
         if error.retry_at is None:
             raise
         # Only the source's "retry later": the rest is ingested, the chunk runs again then
         # (a reschedule spends no try and holds no worker slot meanwhile).
         print(f"deferred: {error}")
-        raise AirflowRescheduleException(error.retry_at) from error
+        raise AirflowRescheduleException(pause.resume_at(error.retry_at)) from error
     context = get_current_context()
     # A key of our own for map_index_template, beyond the keys Context declares.
     context["chunk_label"] = (  # type: ignore[typeddict-unknown-key]

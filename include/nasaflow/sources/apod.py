@@ -400,10 +400,13 @@ class ApodClient:
             raise _page_failure(response, params)
         return response.json()
 
-    def _observe(self, response: requests.Response) -> None:
+    def _observe(self, response: requests.Response, retried: list[int]) -> None:
         self.budget.after_response(response)
-        if self.daily is not None and response.status_code != 429:
-            self.daily.record()  # the gateway counts what it lets through, errors included
+        if self.daily is not None:
+            # The gateway counts what it lets through, errors the adapter retried included.
+            for status in (*retried, response.status_code):
+                if status != 429:
+                    self.daily.record()
 
 
 def _is_page_failure(response: requests.Response) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from nasaflow.sources.answers import errno_error, helioviewer_errno
 from nasaflow.sources.errors import (
     OutOfToleranceError,
     SourceError,
@@ -26,7 +27,7 @@ from nasaflow.sources.errors import (
     UnknownWavelengthError,
     UnsafeNameError,
 )
-from nasaflow.sources.http import JSON_TIMEOUT, HttpClient, errno_error, helioviewer_errno
+from nasaflow.sources.http import JSON_TIMEOUT, HttpClient
 
 
 @dataclass(frozen=True)

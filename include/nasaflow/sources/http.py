@@ -1,35 +1,45 @@
 """One HTTP client for every NASA source, with the retry rules of the API contract (§5).
 
-The services fail in many ways (5xx for days, 429 with hour-long Retry-After, errors sent
-with status 200, connections cut mid-body), so retry decisions live in one place instead
-of being re-invented per source. The sleep function, the jitter and the clock are
-injectable: tests run the real loop over real HTTP without waiting for real backoff.
+The generic rules (retry connection errors and 408/425/429/5xx, exponential backoff with
+jitter, honour Retry-After) are urllib3's `Retry` behind the session's requests adapter.
+This module keeps only what is specific to these services: a Retry-After beyond our cap
+and a rate limit that persists defer the job (RetryLaterError) instead of sleeping in a
+worker slot; Helioviewer's limiter page (HTML on 200) is such a rate limit, not a wrong
+body; a 5xx with a JSON body is the service's own answer, read by the client (errno,
+APOD's scraper failure); wrong bodies on 200 are retried a couple of times; a host that
+never answered fails at once. Sleep, jitter and clock are injectable, so tests run real
+HTTP without waiting for real backoff.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import random
-import re
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import InvalidHeader, MaxRetryError, NewConnectionError, ResponseError
+from urllib3.util.retry import RequestHistory, Retry
 
+from nasaflow.sources.answers import (
+    MISSING_FILE_ERRNOS,
+    RETRYABLE_ERRNOS,
+    client_error,
+    describe_body,
+    helioviewer_errno,
+    json_or_none,
+)
 from nasaflow.sources.errors import (
-    ApiKeyError,
-    BadRequestError,
     MissingFileError,
-    NoImageError,
-    NotFoundError,
     RetryLaterError,
     SourceError,
     UnavailableError,
@@ -43,20 +53,9 @@ log = logging.getLogger(__name__)
 JSON_TIMEOUT = (10.0, 30.0)
 DOWNLOAD_TIMEOUT = (10.0, 30.0)
 
-RETRYABLE_STATUS = frozenset({408, 425, 500, 502, 503, 504})
-#: Helioviewer runtime errors worth retrying: DB connect, DB query, unexpected.
-RETRYABLE_ERRNOS = frozenset({1, 2, 255})
-#: Helioviewer errnos meaning "no image there" rather than a fault.
-NO_IMAGE_ERRNOS = frozenset({10, 11, 12, 16})
-#: Helioviewer errno of an indexed image whose file cannot be read (retried: a database
-#: error the server swallowed answers the same).
-MISSING_FILE_ERRNOS = frozenset({13})
-#: Helioviewer errnos meaning "no such item" / "bad request value".
-NOT_FOUND_ERRNOS = frozenset({24})
-BAD_REQUEST_ERRNOS = frozenset(range(20, 29)) - NOT_FOUND_ERRNOS
-
-_HTML_ERROR = re.compile(r"<b>\s*Error:\s*</b>\s*(.*?)\s*(?:<|$)", re.IGNORECASE | re.DOTALL)
-
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: urllib3 caps Retry-After at 6 h by default; we compare the real value with our own cap.
+_RETRY_AFTER_UNCAPPED = 10 * 365 * 86400
 
 def _full_jitter(upper: float) -> float:
     return random.uniform(0.0, upper)
@@ -68,117 +67,111 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often to retry (§5.2).
+    """How long and how often to retry (§5.2), as urllib3's Retry counts it.
 
-    Backoff before retry n (1-based) is `jitter(min(backoff_cap, backoff_base * 2**n))`.
+    At most `max_attempts` per request. Retry n (1-based) waits Retry-After if the server
+    sent one, else urllib3's backoff: none before the first retry, then
+    `min(backoff_max, backoff_factor * 2**(n-1) + uniform(0, backoff_jitter))`.
     A Retry-After above `max_retry_after` seconds is not slept: RetryLaterError is raised.
     """
 
     max_attempts: int = 5
-    backoff_base: float = 1.0
-    backoff_cap: float = 60.0
+    backoff_factor: float = 1.0
+    backoff_max: float = 60.0
+    backoff_jitter: float = 1.0
     max_retry_after: float = 300.0
     #: Wrong bodies on a success status are retried at most this many times.
     max_body_retries: int = 2
     #: How long a job defers (RetryLaterError) after Helioviewer's "Limit of N requests per
     #: 60 seconds" page or a 429 that persists without Retry-After.
     rate_limit_pause: float = 60.0
-    #: Retries allowed over the client's lifetime (one job); None means unlimited.
-    retry_budget: int | None = None
     sleep: Callable[[float], None] = time.sleep
+    #: Jitter of the deferral: a random share of its argument.
     jitter: Callable[[float], float] = _full_jitter
     now: Callable[[], datetime] = _utcnow
 
-    def backoff(self, retry: int) -> float:
-        """Seconds to wait before retry number `retry` (1-based)."""
-        return self.jitter(min(self.backoff_cap, self.backoff_base * 2 ** retry))
+    def deferred(self, reason: str, url: str, status: int | None) -> RetryLaterError:
+        """"Retry later" after a rate limit that named no time: the pause plus up to a
+        quarter of it of jitter, so deferred jobs do not all come back at once."""
+        pause = self.rate_limit_pause + self.jitter(self.rate_limit_pause / 4)
+        return RetryLaterError(reason, retry_at=self.now() + timedelta(seconds=pause),
+                               url=url, status=status)
+
+
+def origin(scheme: str, host: str | None, port: int | None) -> str:
+    """host:port with the scheme's default port filled in: one key per server."""
+    return f"{host}:{port or (443 if scheme == 'https' else 80)}"
+
+
+class SourceRetry(Retry):
+    """urllib3's Retry with the policy's sleep and the rules it has no setting for: a
+    response the client must read itself is handed back unretried (a Retry-After beyond
+    the cap, a 5xx whose JSON body is the service's own error), and a connection that
+    cannot be opened to a host that never answered is not retried (UnreachableSourceError).
+    """
+
+    policy: RetryPolicy
+    #: origin() of every host that has answered this client.
+    reached: set[str]
+
+    @classmethod
+    def of(cls, policy: RetryPolicy, reached: set[str]) -> SourceRetry:
+        retry = cls(total=policy.max_attempts - 1, status_forcelist=RETRYABLE_STATUS,
+                    backoff_factor=policy.backoff_factor,
+                    backoff_max=policy.backoff_max, backoff_jitter=policy.backoff_jitter,
+                    raise_on_status=False, retry_after_max=_RETRY_AFTER_UNCAPPED)
+        retry.policy, retry.reached = policy, reached
+        return retry
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.policy, retry.reached = self.policy, self.reached
+        return retry
+
+    def retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """Retry-After in seconds (delta-seconds or HTTP-date); None if absent or bad."""
+        try:
+            return self.get_retry_after(response)
+        except InvalidHeader:
+            log.warning("ignoring unparsable Retry-After %r", response.headers["Retry-After"])
+            return None
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        wait = (self.retry_after(response) if response is not None else None) \
+            or self.get_backoff_time()
+        if wait > 0:
+            self.policy.sleep(wait)
+
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                  _pool: ConnectionPool | None = None,
+                  _stacktrace: TracebackType | None = None) -> Self:
+        if _pool is None:  # the client's own retries (HttpClient.get)
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+        if response is not None and (
+                (self.retry_after(response) or 0) > self.policy.max_retry_after
+                or (response.status >= 500
+                    and "json" in response.headers.get("Content-Type", ""))):
+            # Raised from here, urllib3 returns the response as it is (raise_on_status off).
+            raise MaxRetryError(_pool, url or "", ResponseError("handed to the client"))
+        if isinstance(error, NewConnectionError) and unreachable_reason(error) and \
+                origin(_pool.scheme or "http", _pool.host, _pool.port) not in self.reached:
+            raise MaxRetryError(_pool, url or "", error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 def make_session(user_agent: str) -> requests.Session:
-    """A session that identifies the pipeline and never retries on its own."""
+    """A session that identifies the pipeline (HttpClient mounts its retrying adapter)."""
     session = requests.Session()
     session.headers["User-Agent"] = user_agent
-    adapter = requests.adapters.HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=4)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     return session
-
-
-def describe_body(response: requests.Response, limit: int = 200) -> str:
-    """The server's own error message if the body has one, else the start of the body."""
-    text = response.text[:4096]
-    try:
-        payload: Any = json.loads(text)
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
-        for key in ("error", "msg", "message"):
-            if isinstance(payload.get(key), str):
-                return payload[key]
-    match = _HTML_ERROR.search(text)
-    if match:
-        return html.unescape(re.sub(r"\s+", " ", match.group(1)))
-    return re.sub(r"\s+", " ", text[:limit]).strip() or "<empty body>"
-
-
-def helioviewer_errno(payload: Any) -> int | None:
-    """The errno of a Helioviewer runtime error body `{"error":..., "errno":N}`, if it is one."""
-    if isinstance(payload, dict) and "error" in payload and isinstance(payload.get("errno"), int):
-        return int(payload["errno"])
-    return None
-
-
-def errno_error(errno: int, message: str, *, url: str, status: int) -> SourceError:
-    """Map a Helioviewer errno to the exception the pipeline acts on."""
-    text = f"Helioviewer error {errno}: {message}"
-    if errno in NO_IMAGE_ERRNOS:
-        return NoImageError(text, url=url, status=status)
-    if errno in MISSING_FILE_ERRNOS:
-        return MissingFileError(text, url=url, status=status)
-    if errno in NOT_FOUND_ERRNOS:
-        return NotFoundError(text, url=url, status=status)
-    if errno in BAD_REQUEST_ERRNOS:
-        return BadRequestError(text, url=url, status=status)
-    return SourceError(text, url=url, status=status)
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    if "json" not in response.headers.get("Content-Type", ""):
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _client_error(response: requests.Response) -> SourceError:
-    """The exception for a status that must not be retried."""
-    status, url = response.status_code, response.url
-    payload = _json_or_none(response)
-    errno = helioviewer_errno(payload)
-    message = describe_body(response)
-    if errno is not None:
-        return errno_error(errno, message, url=url, status=status)
-    text = f"HTTP {status} from {url}: {message}"
-    if status == 403:
-        return ApiKeyError(text, url=url, status=status)
-    if status == 404:
-        if "No data available" in message:
-            return NoImageError(text, url=url, status=status)
-        return NotFoundError(text, url=url, status=status)
-    if 400 <= status < 500:
-        return BadRequestError(text, url=url, status=status)
-    return SourceError(text, url=url, status=status)
 
 
 def unreachable_reason(exc: BaseException) -> str | None:
     """Why a connection failed before any byte was exchanged, if the host is unreachable:
     its name does not resolve, or it refuses the connection. None for other failures
-    (timeouts, cut connections), which the retry loop handles. requests and urllib3 wrap
-    the socket error a few levels deep, so the exception chain is walked."""
+    (timeouts, cut connections), which are retried. requests and urllib3 wrap the socket
+    error a few levels deep, so the exception chain is walked."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -191,9 +184,14 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return None
 
 
+def _retried(response: requests.Response) -> tuple[RequestHistory, ...]:
+    """The attempts urllib3 retried before this response (none for a first answer)."""
+    return getattr(getattr(response.raw, "retries", None), "history", ())
+
+
 @dataclass
 class HttpClient:
-    """GET with the contract's retry loop; one instance per job shares the retry budget.
+    """GET with the contract's retry rules; one instance per job (and thread).
 
     `check` validates a success response (and may consume a streamed body); it raises
     UnexpectedBodyError to have the request retried. A host that is unreachable at the
@@ -203,9 +201,15 @@ class HttpClient:
 
     session: requests.Session
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    retries_used: int = 0
-    #: Hosts (host:port) that have answered at least once.
+    #: origin() of the hosts that have answered at least once.
     reached: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._retry = SourceRetry.of(self.policy, self.reached)
+        adapter = requests.adapters.HTTPAdapter(max_retries=self._retry, pool_connections=4,
+                                                pool_maxsize=4)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def get(
         self,
@@ -216,156 +220,111 @@ class HttpClient:
         timeout: tuple[float, float] = JSON_TIMEOUT,
         stream: bool = False,
         check: Callable[[requests.Response], None] | None = None,
-        observe: Callable[[requests.Response], None] | None = None,
+        observe: Callable[[requests.Response, list[int]], None] | None = None,
         final: Callable[[requests.Response], bool] | None = None,
     ) -> requests.Response:
         """The first acceptable response; raises a SourceError subclass otherwise.
 
-        `observe` sees every response, errors included (e.g. to read rate-limit headers).
-        A response `final` accepts is the service's answer to this request, returned
-        unchecked and never retried, whatever its status (APOD's own 500 is its scraper
-        failing on one date's page: retrying it only spends the gateway's budget).
+        `observe` sees every response, errors included (e.g. to read rate-limit headers),
+        with the statuses of the answers the adapter retried before it. A response `final`
+        accepts is the service's answer to this request, returned unchecked and never
+        retried, whatever its status (APOD's own 500 is its scraper failing on one date's
+        page: retrying it only spends the gateway's budget).
         """
-        policy = self.policy
+        attempts: Retry = self._retry  # the client's own retries of what the adapter returned
         body_retries = 0
-        last: SourceError | None = None
-        for attempt in range(1, policy.max_attempts + 1):
+        while True:
             try:
-                response = self.session.get(
-                    url, params=params, headers=headers, timeout=timeout, stream=stream
-                )
+                response = self.session.get(url, params=params, headers=headers,
+                                            timeout=timeout, stream=stream)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                self._fail_if_unreachable(url, exc)
-                last = UnavailableError(
-                    f"expected a response from {url}, got {type(exc).__name__}: {exc}", url=url
-                )
-                wait = policy.backoff(attempt)
-            else:
-                self.reached.add(urlsplit(url).netloc)
-                if observe is not None:
-                    observe(response)
-                try:
-                    wait, last = (0.0, None) if final is not None and final(response) \
-                        else self._assess(response, attempt, check)
-                except UnexpectedBodyError as exc:
-                    response.close()
-                    if exc.rate_limited:
-                        # The limiter's page: the whole job waits (the DAG reschedules
-                        # it), neither this request in a worker slot nor as a bad body.
-                        raise self._deferred(f"{url} answered the rate limiter's page", url,
-                                             exc.status) from exc
-                    if not exc.transient:
-                        body_retries += 1
-                        if body_retries > policy.max_body_retries:
-                            raise
-                    last = exc
-                    wait = policy.backoff(attempt)
-                except SourceError:
-                    response.close()
-                    raise
-                if last is None:
+                raise self._connection_failure(url, exc) from exc
+            parts = urlsplit(response.url)
+            self.reached.add(origin(parts.scheme, parts.hostname, parts.port))
+            if observe is not None:
+                observe(response, [entry.status for entry in _retried(response)
+                                   if entry.status is not None])
+            try:
+                if final is not None and final(response):
                     return response
+                failure = self._assess(response, check)
+            except UnexpectedBodyError as exc:
                 response.close()
-            if attempt == policy.max_attempts or not self._spend_retry():
-                break
-            log.warning("retrying %s in %.1f s (attempt %d): %s", url, wait, attempt + 1, last)
-            policy.sleep(wait)
-        assert last is not None
-        if isinstance(last, MissingFileError) or (isinstance(last, UnexpectedBodyError)
-                                                  and not last.transient):
-            raise last
-        if last.status == 429:
-            # Still rate limited without saying for how long: not a failure of the source,
-            # so the job defers (the DAG reschedules the task) instead of giving up.
-            raise self._deferred(f"{url} still answers 429 after {attempt} attempt(s) "
-                                 "without Retry-After", url, 429) from last
-        raise UnavailableError(
-            f"gave up on {url} after {attempt} attempt(s); last failure: {last}",
-            url=url, status=last.status,
-        ) from last
+                if exc.rate_limited:
+                    # The limiter's page: the whole job waits (the DAG reschedules it),
+                    # neither this request in a worker slot nor as a bad body.
+                    raise self.policy.deferred(f"{url} answered the rate limiter's page",
+                                               url, exc.status) from exc
+                if not exc.transient:
+                    body_retries += 1
+                    if body_retries > self.policy.max_body_retries:
+                        raise
+                failure = exc
+            except SourceError:
+                response.close()
+                raise
+            if failure is None:
+                return response
+            response.close()
+            try:
+                attempts = attempts.increment("GET", url, error=failure)
+            except MaxRetryError:
+                if isinstance(failure, MissingFileError) or (
+                        isinstance(failure, UnexpectedBodyError) and not failure.transient):
+                    raise failure from None
+                raise UnavailableError(f"gave up on {url} after {len(attempts.history) + 1} "
+                                       f"attempt(s); last failure: {failure}", url=url,
+                                       status=failure.status) from failure
+            log.warning("retrying %s (attempt %d): %s", url, len(attempts.history) + 1, failure)
+            attempts.sleep()
 
-    def _assess(
-        self,
-        response: requests.Response,
-        attempt: int,
-        check: Callable[[requests.Response], None] | None,
-    ) -> tuple[float, SourceError | None]:
-        """(seconds to wait, failure) for a retryable response, (0, None) for a good one."""
-        status = response.status_code
-        url = response.url
-        if status == 429:
-            wait = self._retry_after(response)
-            failure = UnavailableError(
-                f"HTTP 429 from {url}: {describe_body(response)}", url=url, status=status
-            )
-            return (self.policy.backoff(attempt) if wait is None else wait), failure
+    def _assess(self, response: requests.Response,
+                check: Callable[[requests.Response], None] | None) -> SourceError | None:
+        """None for a good response; the failure of one the client retries itself (a JSON
+        5xx worth retrying, raised by `check` as a wrong body); raises what is final."""
+        status, url = response.status_code, response.url
         if status in RETRYABLE_STATUS:
-            errno = helioviewer_errno(_json_or_none(response))
+            wait = self._retry.retry_after(response.raw)
+            if wait is not None and wait > self.policy.max_retry_after:
+                raise RetryLaterError(
+                    f"HTTP {status} from {url} asks to wait {wait:.0f} s, more than the "
+                    f"{self.policy.max_retry_after:.0f} s we sleep",
+                    retry_at=self.policy.now() + timedelta(seconds=wait), url=url,
+                    status=status)
+            payload = json_or_none(response)
+            errno = helioviewer_errno(payload)
             if errno in MISSING_FILE_ERRNOS:
-                return self.policy.backoff(attempt), _client_error(response)
+                return client_error(response)
             if errno is not None and errno not in RETRYABLE_ERRNOS:
-                raise _client_error(response)
-            wait = self._retry_after(response)
-            failure = UnavailableError(
-                f"HTTP {status} from {url}: {describe_body(response)}", url=url, status=status
-            )
-            return (self.policy.backoff(attempt) if wait is None else wait), failure
+                raise client_error(response)
+            failure = UnavailableError(f"HTTP {status} from {url}: {describe_body(response)}",
+                                       url=url, status=status)
+            if status >= 500 and payload is not None:
+                return failure  # the service's own error, never retried by the adapter
+            attempts = len(_retried(response)) + 1
+            if status == 429:
+                # Still rate limited without saying for how long: not a failure of the
+                # source, so the job defers (the DAG reschedules it) instead of giving up.
+                raise self.policy.deferred(f"{url} still answers 429 after {attempts} "
+                                           "attempt(s)", url, 429)
+            raise UnavailableError(f"gave up on {url} after {attempts} attempt(s); last "
+                                   f"failure: {failure}", url=url, status=status)
         if status >= 300:
-            raise _client_error(response)
+            raise client_error(response)
         if check is not None:
             check(response)
-        return 0.0, None
+        return None
 
-    def _deferred(self, reason: str, url: str, status: int | None) -> RetryLaterError:
-        """The job's "retry later" after a rate limit that named no time: the pause plus up
-        to a quarter of it of jitter, so deferred jobs do not all come back at once."""
-        policy = self.policy
-        pause = policy.rate_limit_pause + policy.jitter(policy.rate_limit_pause / 4)
-        return RetryLaterError(reason, retry_at=policy.now() + timedelta(seconds=pause),
-                               url=url, status=status)
-
-    def _retry_after(self, response: requests.Response) -> float | None:
-        """Seconds to wait from Retry-After (delta-seconds or HTTP-date), within the cap."""
-        raw = response.headers.get("Retry-After")
-        if raw is None:
-            return None
-        now = self.policy.now()
-        raw = raw.strip()
-        if raw.isdigit():
-            wait = float(raw)
-        else:
-            try:
-                when = parsedate_to_datetime(raw)
-            except (TypeError, ValueError):
-                log.warning("ignoring unparsable Retry-After %r from %s", raw, response.url)
-                return None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            wait = max(0.0, (when - now).total_seconds())
-        if wait > self.policy.max_retry_after:
-            raise RetryLaterError(
-                f"HTTP {response.status_code} from {response.url} asks to wait {wait:.0f} s, "
-                f"more than the {self.policy.max_retry_after:.0f} s we sleep",
-                retry_at=now + timedelta(seconds=wait),
-                url=response.url,
-                status=response.status_code,
-            )
-        return wait
-
-    def _fail_if_unreachable(self, url: str, exc: BaseException) -> None:
-        """Raise UnreachableSourceError if `url`'s host never answered and `exc` says it
-        cannot be reached."""
-        host = urlsplit(url).netloc
+    def _connection_failure(self, url: str, exc: BaseException) -> UnavailableError:
+        """UnreachableSourceError if `url`'s host never answered and cannot be reached,
+        else the UnavailableError of a connection that failed beyond its retries."""
+        parts = urlsplit(url)
         reason = unreachable_reason(exc)
-        if reason is None or host in self.reached:
-            return
-        raise UnreachableSourceError(
-            f"source {host} is unreachable: {reason}; check the network and the source's "
-            f"URL setting (GET {url})", host=host, url=url) from exc
-
-    def _spend_retry(self) -> bool:
-        budget = self.policy.retry_budget
-        if budget is not None and self.retries_used >= budget:
-            return False
-        self.retries_used += 1
-        return True
+        if reason is not None and origin(parts.scheme, parts.hostname,
+                                         parts.port) not in self.reached:
+            return UnreachableSourceError(
+                f"source {parts.netloc} is unreachable: {reason}; check the network and the "
+                f"source's URL setting (GET {url})", host=parts.netloc, url=url)
+        return UnavailableError(
+            f"gave up on {url} after {self.policy.max_attempts} attempt(s); expected a "
+            f"response, got {type(exc).__name__}: {exc}", url=url)

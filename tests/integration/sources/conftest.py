@@ -81,8 +81,9 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture()
 def policy(sleeps: Sleeps) -> RetryPolicy:
-    """The contract's policy with recorded sleeps and jitter at its upper bound."""
-    return RetryPolicy(sleep=sleeps, jitter=lambda upper: upper, backoff_base=1.0)
+    """The contract's policy with recorded sleeps, no backoff jitter and the deferral's
+    jitter at its upper bound."""
+    return RetryPolicy(sleep=sleeps, jitter=lambda upper: upper, backoff_jitter=0.0)
 
 
 @pytest.fixture()

@@ -13,6 +13,7 @@ import pytest
 
 from nasaflow.ingest import plan_images
 from nasaflow.ingest.chunks import ChunkDownloadError, chunk_plan, ingest_chunk
+from nasaflow.ingest.pause import RunPause
 from nasaflow.settings import Settings
 
 JP2 = "/v2/getJP2Image/"
@@ -38,7 +39,8 @@ def test_a_rate_limited_chunk_pauses_its_other_downloads_and_names_when_to_resum
     with pytest.raises(ChunkDownloadError) as caught:
         ingest_chunk(chunk, clients=lambda: clients, data_dir=tmp_path / "data",
                      patch_size=64, connect=lambda: psycopg.connect(settings.db_url),
-                     manifest_dir=tmp_path / "manifest", threads=1, log=print)
+                     manifest_dir=tmp_path / "manifest", threads=1,
+                     pause=RunPause.of_run(tmp_path / "data", "manual__paused"), log=print)
     ahead = (caught.value.retry_at or start) - datetime.now(UTC)
     assert timedelta(seconds=60) <= ahead <= timedelta(seconds=76)
     with psycopg.connect(settings.db_url) as conn:

@@ -16,6 +16,7 @@ import pytest
 
 from nasaflow.ingest import SourceClients, plan_images, steps
 from nasaflow.ingest.chunks import ingest_chunk
+from nasaflow.ingest.pause import RunPause
 from nasaflow.ingest.plan import plan_slots
 from nasaflow.ingest.records import PlannedImage
 from nasaflow.ingest.slots import pending_slots, record_slots
@@ -149,7 +150,9 @@ def test_a_half_indexed_day_completes_in_a_later_run_without_losing_a_slot(
                                "entries": caught_up},
                               clients=lambda: clients, data_dir=tmp_path / "data",
                               patch_size=64, connect=lambda: psycopg.connect(settings.db_url),
-                              manifest_dir=tmp_path / "manifest", threads=2, log=print)
+                              manifest_dir=tmp_path / "manifest", threads=2,
+                              pause=RunPause.of_run(tmp_path / "data", "scheduled__caught_up"),
+                              log=print)
     assert len(result.expected) == len(caught_up)
     assert slot_rows.execute("SELECT count(*) FROM unlanded_slots WHERE slot_at = ANY(%s)"
                              " AND wavelength = '193'", (list(pending),)).fetchone()[0] == 0

@@ -13,6 +13,7 @@ import pytest
 
 from nasaflow.ingest import plan_images
 from nasaflow.ingest.chunks import chunk_plan, ingest_chunk
+from nasaflow.ingest.pause import RunPause
 from nasaflow.settings import Settings
 
 pytestmark = pytest.mark.services
@@ -51,7 +52,9 @@ def test_a_flagged_image_is_skipped_with_the_reason_and_the_others_keep_their_me
         _forget(conn, downloads)
         result = ingest_chunk(chunk, clients=lambda: clients, data_dir=tmp_path / "data",
                               patch_size=64, connect=lambda: psycopg.connect(settings.db_url),
-                              manifest_dir=tmp_path / "manifest", threads=1, log=print)
+                              manifest_dir=tmp_path / "manifest", threads=1,
+                              pause=RunPause.of_run(tmp_path / "data", "manual__quality"),
+                              log=print)
         assert sorted(result.expected) == sorted(entry.id for entry in downloads[:2])
         assert result.quarantined == [] and list(result.skipped) == [flagged.id]
         assert "QUALITY 0xC0000000" in result.skipped[flagged.id]

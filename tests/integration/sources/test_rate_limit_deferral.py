@@ -28,7 +28,8 @@ def test_a_persistent_429_without_retry_after_defers_with_a_time(replay, http, s
     # The pause plus its jitter, at the jitter's upper bound (a quarter) in these tests.
     expected = datetime.now(UTC) + timedelta(seconds=http.policy.rate_limit_pause * 1.25)
     assert abs((caught.value.retry_at - expected).total_seconds()) < 5
-    assert len(sleeps) == http.policy.max_attempts - 1  # backed off, then deferred
+    # Retried (the first at once, then with backoff), then deferred.
+    assert len(replay.requests(STATUS)) == http.policy.max_attempts and len(sleeps) == 3
 
 
 def test_the_plan_is_rescheduled_to_the_time_the_source_names(

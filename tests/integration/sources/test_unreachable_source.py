@@ -36,7 +36,7 @@ def test_an_unresolvable_host_fails_at_once_naming_it(http, sleeps) -> None:
         http.get(UNRESOLVABLE + "/v2/getDataSources/")
     assert raised.value.host == "helioviewer.nasaflow-test.invalid"
     assert "helioviewer.nasaflow-test.invalid is unreachable" in str(raised.value)
-    assert sleeps == [] and http.retries_used == 0
+    assert sleeps == []
 
 
 def test_a_refused_first_connection_fails_at_once_naming_the_host(http, sleeps,
@@ -66,4 +66,4 @@ def test_a_source_that_answered_and_then_refuses_is_retried_as_a_restart(http, s
     with pytest.raises(UnavailableError, match="after 5 attempt") as raised:
         http.get(url)
     assert not isinstance(raised.value, UnreachableSourceError)
-    assert sleeps == [2.0, 4.0, 8.0, 16.0]
+    assert sleeps == [2.0, 4.0, 8.0]  # urllib3: the first retry at once

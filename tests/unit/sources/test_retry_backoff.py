@@ -1,25 +1,31 @@
-"""Backoff of the retry policy: full jitter under an exponential, capped ceiling."""
+"""Backoff of the retry policy, as urllib3's Retry computes it: none before the first
+retry, then an exponential with additive jitter, capped."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from urllib3.util.retry import Retry
 
-from nasaflow.sources.http import RetryPolicy
-
-
-@given(st.integers(min_value=1, max_value=40))
-def test_backoff_stays_within_zero_and_the_capped_exponential(retry: int) -> None:
-    policy = RetryPolicy()
-    wait = policy.backoff(retry)
-    assert 0.0 <= wait <= min(60.0, 2.0 ** retry)
+from nasaflow.sources.http import RetryPolicy, SourceRetry
 
 
-def test_backoff_ceiling_doubles_then_caps() -> None:
-    policy = RetryPolicy(jitter=lambda upper: upper)
-    assert [policy.backoff(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
+def _after(retry: Retry, failures: int) -> Retry:
+    for _ in range(failures):
+        retry = retry.increment("GET", "/", error=OSError("cut"))
+    return retry
 
 
-def test_backoff_base_scales_the_ceiling() -> None:
-    policy = RetryPolicy(jitter=lambda upper: upper, backoff_base=0.01)
-    assert policy.backoff(3) == 0.08
+@given(st.integers(min_value=2, max_value=4), st.floats(min_value=0.0, max_value=5.0))
+def test_backoff_is_the_exponential_plus_at_most_the_jitter(failures: int,
+                                                            jitter: float) -> None:
+    retry = SourceRetry.of(RetryPolicy(backoff_jitter=jitter), set())
+    wait = _after(retry, failures).get_backoff_time()
+    assert 2.0 ** (failures - 1) <= wait <= 2.0 ** (failures - 1) + jitter
+
+
+def test_backoff_doubles_then_caps() -> None:
+    policy = RetryPolicy(max_attempts=9, backoff_jitter=0.0, backoff_max=60.0)
+    retry = SourceRetry.of(policy, set())
+    assert [_after(retry, n).get_backoff_time() for n in range(1, 9)] == [
+        0, 2, 4, 8, 16, 32, 60, 60]
