@@ -1,8 +1,14 @@
 """What the pages read from the data database, as small dataclasses.
 
-Every query is here, so the pages' load on PostgreSQL can be read in one place: each
-page costs one or two indexed queries; a heat map costs one aggregate over one image's
-cells (its data version), plus, only when it is not cached yet, one read of those cells.
+Every query of the image pages is here (the time series' are in timeseries.py), so the
+pages' load on PostgreSQL can be read in one place: each page costs one or two indexed
+queries; a heat map costs one aggregate over one image's cells (its data version), plus,
+only when it is not cached yet, one read of those cells.
+
+The image list is filtered by UTC days and channels and paged by keyset: a page is the
+images just older (or newer) than the last (first) one shown, by (observed_at, id), read
+from the indexes of include/sql/009 (per channel, one index range scan each), so any page
+costs the same with a million images; no OFFSET, which would read every row before it.
 
 The data version of (image, patch size) is the number of landed cells and the time the
 last one landed: it changes whenever the stream writes a cell of that image, and is what
@@ -11,11 +17,13 @@ the rendering cache is keyed by.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.parameters.grid import make_grid
@@ -25,10 +33,11 @@ from nasaflow.webui.render import cell_grid
 _VERSION_SQL = ("count(*)::text || '-' || "
                 "(extract(epoch FROM max(landed_at)) * 1000000)::bigint::text")
 
-_IMAGE_SQL = f"""
+#: The columns of an ImageRow, from images `i` and the landed patch sizes `p`.
+_IMAGE_COLUMNS = """
 SELECT i.id, i.source, i.instrument, i.wavelength, i.observed_at, i.width, i.height,
-       i.sha256, i.path, COALESCE(p.patches, '[]'::json)
-FROM images i
+       i.sha256, i.path, COALESCE(p.patches, '[]'::json)"""
+_PATCHES = f"""
 LEFT JOIN LATERAL (
     SELECT json_agg(json_build_object('patch_size', patch_size, 'cells', cells,
                                       'version', version, 'extent', extent)
@@ -38,6 +47,7 @@ LEFT JOIN LATERAL (
           FROM image_parameters WHERE image_id = i.id GROUP BY patch_size) AS landed
 ) AS p ON true
 """
+_IMAGE_SQL = f"{_IMAGE_COLUMNS}\nFROM images i{_PATCHES}"
 
 
 @dataclass(frozen=True)
@@ -105,17 +115,153 @@ class Batch:
         return (self.finished_at - self.started_at).total_seconds()
 
 
-def count_images(conn: psycopg.Connection) -> int:
-    """Number of images registered."""
-    row = conn.execute("SELECT count(*) FROM images").fetchone()
+@dataclass(frozen=True)
+class ImageFilter:
+    """Which images the list shows: observed on UTC days `start`..`end` (inclusive; None:
+    unbounded) in channels `wavelengths` (empty: all)."""
+
+    start: date | None = None
+    end: date | None = None
+    wavelengths: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"the range ends ({self.end}) before it starts ({self.start})")
+
+    def where(self) -> tuple[list[sql.Composable], dict[str, Any]]:
+        """Conditions on images `i` (without the channel, which the caller places) and
+        their parameters."""
+        clauses: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        if self.start is not None:
+            clauses.append(sql.SQL("i.observed_at >= %(start)s"))
+            params["start"] = datetime(self.start.year, self.start.month, self.start.day,
+                                       tzinfo=UTC)
+        if self.end is not None:
+            clauses.append(sql.SQL("i.observed_at < %(stop)s"))
+            stop = self.end + timedelta(days=1)
+            params["stop"] = datetime(stop.year, stop.month, stop.day, tzinfo=UTC)
+        return clauses, params
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of the list starts: just past the image (observed_at, image_id), going
+    to older images (`older`) or to newer ones."""
+
+    observed_at: datetime
+    image_id: str
+    older: bool = True
+
+    def token(self) -> str:
+        """The key as one URL parameter value."""
+        return f"{self.observed_at.isoformat()}|{self.image_id}"
+
+    @classmethod
+    def parse(cls, token: str, older: bool = True) -> PageKey:
+        """The key of `token()`; ValueError when `token` is not one."""
+        moment, bar, image_id = token.partition("|")
+        if not bar or not image_id:
+            raise ValueError(f"expected <ISO time>|<image id>, got {token!r}")
+        observed_at = datetime.fromisoformat(moment)
+        if observed_at.tzinfo is None:
+            raise ValueError(f"expected a time with its UTC offset, got {moment!r}")
+        return cls(observed_at, image_id, older)
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """One page of the list, newest first, and the keys of its neighbours (None: none)."""
+
+    images: list[ImageRow]
+    older: PageKey | None
+    newer: PageKey | None
+
+
+def count_images(conn: psycopg.Connection, where: ImageFilter | None = None) -> int:
+    """Number of images registered (matching `where`)."""
+    clauses, params = (where or ImageFilter()).where()
+    if where and where.wavelengths:
+        clauses.append(sql.SQL("i.wavelength = ANY(%(wavelengths)s)"))
+        params["wavelengths"] = list(where.wavelengths)
+    query = sql.SQL("SELECT count(*) FROM images i") + _where(clauses)
+    row = conn.execute(query, params).fetchone()
     return int(row[0]) if row else 0
 
 
-def list_images(conn: psycopg.Connection, limit: int, offset: int = 0) -> list[ImageRow]:
-    """Images newest observation first, with their landed patch sizes."""
-    rows = conn.execute(_IMAGE_SQL + " ORDER BY i.observed_at DESC, i.id LIMIT %s OFFSET %s",
-                        (limit, offset)).fetchall()
-    return [_image_row(row) for row in rows]
+def page_query(where: ImageFilter, limit: int, key: PageKey | None = None
+               ) -> tuple[sql.Composed, dict[str, Any]]:
+    """The images of one page (at most `limit`), each with its landed patch sizes.
+
+    In time order away from `key` (newest first without a key or going older): ids
+    within one channel come from one index range scan of (wavelength, observed_at, id),
+    several channels are merged from one scan each (a LATERAL per channel), no channel
+    filter scans (observed_at, id).
+    """
+    clauses, params = where.where()
+    params["limit"] = limit
+    older = key is None or key.older
+    if key is not None:
+        clauses.append(sql.SQL("(i.observed_at, i.id) {} (%(key_at)s, %(key_id)s)").format(
+            sql.SQL("<" if older else ">")))
+        params.update(key_at=key.observed_at, key_id=key.image_id)
+    direction = sql.SQL("DESC" if older else "ASC")
+    order = sql.SQL("ORDER BY i.observed_at {0}, i.id {0}").format(direction)
+    source: sql.Composable = sql.SQL("images")
+    if where.wavelengths:
+        clauses.insert(0, sql.SQL("i.wavelength = w.wavelength"))
+        params["wavelengths"] = list(where.wavelengths)
+        inner = sql.SQL("SELECT i.* FROM images i WHERE {where} {order} LIMIT %(limit)s").format(
+            where=sql.SQL(" AND ").join(clauses), order=order)
+        source = sql.SQL("(SELECT c.* FROM unnest(%(wavelengths)s::text[]) AS w (wavelength)"
+                         " CROSS JOIN LATERAL ({inner}) AS c)").format(inner=inner)
+    condition = _where([] if where.wavelengths else clauses)
+    query = sql.SQL("{columns} FROM (SELECT i.* FROM {source} i{condition} {order}"
+                    " LIMIT %(limit)s) AS i{patches} {order}").format(
+        columns=sql.SQL(_IMAGE_COLUMNS), source=source, condition=condition, order=order,
+        patches=sql.SQL(_PATCHES))
+    return query, params
+
+
+def list_images(conn: psycopg.Connection, where: ImageFilter, limit: int,
+                key: PageKey | None = None) -> ImagePage:
+    """A page of images newest observation first, with their landed patch sizes and the
+    keys of the pages before and after it (one extra row read tells whether there is one)."""
+    query, params = page_query(where, limit + 1, key)
+    rows = [_image_row(row) for row in conn.execute(query, params).fetchall()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    older = key is None or key.older
+    if not older:
+        rows.reverse()
+    if not rows:
+        return ImagePage([], None, None)
+    first, last = rows[0], rows[-1]
+    return ImagePage(
+        rows,
+        older=PageKey(last.observed_at, last.id) if (more or not older) else None,
+        newer=(PageKey(first.observed_at, first.id, older=False)
+               if key is not None and (more or older) else None))
+
+
+def newest_observation(conn: psycopg.Connection) -> datetime | None:
+    """When the newest registered image was observed (None without images)."""
+    row = conn.execute("SELECT max(observed_at) FROM images").fetchone()
+    return row[0] if row else None
+
+
+def channels(conn: psycopg.Connection) -> list[str]:
+    """The wavelengths of the registered images, read as a skip scan of the channel index
+    (one index probe per channel, not a scan of every image)."""
+    rows = conn.execute("""
+        WITH RECURSIVE seen (wavelength) AS (
+            (SELECT wavelength FROM images ORDER BY wavelength LIMIT 1)
+            UNION ALL
+            SELECT (SELECT i.wavelength FROM images i WHERE i.wavelength > seen.wavelength
+                     ORDER BY i.wavelength LIMIT 1)
+              FROM seen WHERE seen.wavelength IS NOT NULL)
+        SELECT wavelength FROM seen WHERE wavelength IS NOT NULL""").fetchall()
+    return [row[0] for row in rows]
 
 
 def get_image(conn: psycopg.Connection, image_id: str) -> ImageRow | None:
@@ -162,6 +308,11 @@ def recent_batches(conn: psycopg.Connection, limit: int) -> list[Batch]:
         " FROM stream_batches ORDER BY finished_at DESC, batch_id DESC LIMIT %s",
         (limit,)).fetchall()
     return [Batch(*row) for row in reversed(rows)]
+
+
+def _where(clauses: list[sql.Composable]) -> sql.Composable:
+    """ " WHERE a AND b", or nothing without clauses."""
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
 
 
 def _image_row(row: tuple) -> ImageRow:
