@@ -80,39 +80,52 @@ DECLARE
 BEGIN
     -- The summary of images `keys` from their stored cells, upserted; returns the rows
     -- written. One scan of each image's cells: ten sorts of its on-disk values per patch
-    -- size, no row per (cell, parameter). The cells are read by index, image by image
-    -- (nested loops, partitions pruned at run time), whatever the caller set: the sink
-    -- turns nested loops off for its own statements.
+    -- size, no row per (cell, parameter). The statement is planned with the images' days
+    -- as values (EXECUTE ... USING), so only their partitions are opened, and the disk of
+    -- each image is computed once, before its cells are read, by index, image by image
+    -- (nested loops, whatever the caller set: the sink turns them off for its own
+    -- statements, which would make this a scan of whole partitions).
     EXECUTE format($function$
         CREATE FUNCTION refresh_image_parameter_summary(keys integer[]) RETURNS bigint
-            LANGUAGE sql SET enable_nestloop = on AS $body$
-        WITH disk AS (
-            SELECT k.image_key, observation_day(k.observed_at) AS observed_on, d.x, d.y, d.r
-              FROM image_keys AS k
-              JOIN images AS i ON i.id = k.image_id
-             CROSS JOIN LATERAL image_disk(i.source_ref, i.width, i.height) AS d
-             WHERE k.image_key = ANY(keys) AND d.r IS NOT NULL
-        ), stats AS (
-            SELECT c.image_key, c.patch_size, count(*) AS on_disk, %1$s
-              FROM disk
-              JOIN image_cells AS c ON c.image_key = disk.image_key
-                                   AND c.observed_on = disk.observed_on
-             WHERE ((c.cell_col + 0.5) * c.patch_size - disk.x) ^ 2
-                   + ((c.cell_row + 0.5) * c.patch_size - disk.y) ^ 2 <= disk.r ^ 2
-             GROUP BY c.image_key, c.patch_size
-        ), written AS (
-            INSERT INTO image_parameter_summary AS t (image_key, patch_size, parameter, mean,
-                                                      p10, p50, p90, n_cells, n_null)
-            SELECT s.image_key, s.patch_size, v.parameter, v.mean, v.q[1], v.q[2], v.q[3],
-                   v.n, s.on_disk - v.n
-              FROM stats AS s
-             CROSS JOIN LATERAL (VALUES %2$s) AS v (parameter, mean, q, n)
-            ON CONFLICT (image_key, patch_size, parameter) DO UPDATE SET
-                mean = EXCLUDED.mean, p10 = EXCLUDED.p10, p50 = EXCLUDED.p50,
-                p90 = EXCLUDED.p90, n_cells = EXCLUDED.n_cells, n_null = EXCLUDED.n_null
-            RETURNING 1
-        )
-        SELECT count(*) FROM written
+            LANGUAGE plpgsql SET enable_nestloop = on AS $body$
+        DECLARE
+            days date[] := ARRAY(SELECT DISTINCT observation_day(observed_at)
+                                   FROM image_keys WHERE image_key = ANY(keys));
+            written bigint;
+        BEGIN
+            EXECUTE $statement$
+            WITH disk AS MATERIALIZED (
+                SELECT k.image_key, observation_day(k.observed_at) AS observed_on,
+                       d.x, d.y, d.r
+                  FROM image_keys AS k
+                  JOIN images AS i ON i.id = k.image_id
+                 CROSS JOIN LATERAL image_disk(i.source_ref, i.width, i.height) AS d
+                 WHERE k.image_key = ANY($1) AND d.r IS NOT NULL
+            ), stats AS (
+                SELECT c.image_key, c.patch_size, count(*) AS on_disk, %1$s
+                  FROM disk
+                  JOIN image_cells AS c ON c.image_key = disk.image_key
+                                       AND c.observed_on = disk.observed_on
+                 WHERE c.observed_on = ANY($2)
+                   AND ((c.cell_col + 0.5) * c.patch_size - disk.x) ^ 2
+                       + ((c.cell_row + 0.5) * c.patch_size - disk.y) ^ 2 <= disk.r ^ 2
+                 GROUP BY c.image_key, c.patch_size
+            ), upserted AS (
+                INSERT INTO image_parameter_summary AS t (image_key, patch_size, parameter,
+                                                          mean, p10, p50, p90, n_cells, n_null)
+                SELECT s.image_key, s.patch_size, v.parameter, v.mean, v.q[1], v.q[2],
+                       v.q[3], v.n, s.on_disk - v.n
+                  FROM stats AS s
+                 CROSS JOIN LATERAL (VALUES %2$s) AS v (parameter, mean, q, n)
+                ON CONFLICT (image_key, patch_size, parameter) DO UPDATE SET
+                    mean = EXCLUDED.mean, p10 = EXCLUDED.p10, p50 = EXCLUDED.p50,
+                    p90 = EXCLUDED.p90, n_cells = EXCLUDED.n_cells, n_null = EXCLUDED.n_null
+                RETURNING 1
+            )
+            SELECT count(*) FROM upserted
+            $statement$ INTO written USING keys, days;
+            RETURN written;
+        END
         $body$
         $function$, aggregates, unpivot);
 
@@ -124,9 +137,12 @@ $summary$;
 
 -- An image registered, resized or given new metadata: its summary follows.
 CREATE FUNCTION images_refresh_summary() RETURNS trigger LANGUAGE plpgsql AS $body$
+DECLARE
+    key integer := (SELECT image_key FROM image_keys WHERE image_id = NEW.id);
 BEGIN
-    PERFORM refresh_image_parameter_summary(ARRAY(
-        SELECT image_key FROM image_keys WHERE image_id = NEW.id));
+    IF key IS NOT NULL THEN  -- usually not: an image is registered before its cells land
+        PERFORM refresh_image_parameter_summary(ARRAY[key]);
+    END IF;
     RETURN NULL;
 END
 $body$;

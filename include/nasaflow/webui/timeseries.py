@@ -144,6 +144,7 @@ SELECT i.wavelength, i.observed_at, avg(c.{value}),
   JOIN image_keys AS k ON k.image_id = i.id
   JOIN image_cells AS c ON c.image_key = k.image_key
    AND c.observed_on = observation_day(k.observed_at) AND c.patch_size = %(patch_size)s
+   AND c.observed_on BETWEEN %(first_day)s AND %(last_day)s
    AND c.cell_row BETWEEN %(row_from)s AND %(row_to)s
    AND c.cell_col BETWEEN %(col_from)s AND %(col_to)s
  WHERE {where}
@@ -161,7 +162,9 @@ def series_query(request: SeriesRequest) -> tuple[sql.Composed, dict[str, Any]]:
     where = sql.SQL(" AND ").join(clauses)
     if request.cells is None:
         return _DISK.format(where=where), params
-    params.update(low=BAND[0], high=BAND[1], row_from=request.cells.rows[0],
+    # The days again as the cells' partition key: only their partitions are opened.
+    params.update(low=BAND[0], high=BAND[1], first_day=request.start, last_day=request.end,
+                  row_from=request.cells.rows[0],
                   row_to=request.cells.rows[1], col_from=request.cells.cols[0],
                   col_to=request.cells.cols[1])
     return _RANGE.format(value=sql.Identifier(request.parameter), where=where), params
