@@ -50,6 +50,8 @@ Channels = Annotated[list[str] | None, Query()]
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 #: Images per page of the list, and micro-batches in the stream charts.
 IMAGES_PER_PAGE = 12
+#: The list counts the images it filters up to this many; beyond, it says "more than".
+COUNT_UP_TO = 10_000
 RECENT_BATCHES = 60
 #: Largest selection the time-series page offers as a download, in cells (rows of the file).
 EXPORT_MAX_CELLS = 5_000_000
@@ -128,14 +130,16 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
               before: str | None = None, page: int = Query(1, ge=1)) -> Response:
         view = _form(lambda: ListView.parse(start, end, wavelength or [], after, before, page))
         with ui.connect() as conn:
-            total = queries.count_images(conn, view.where)
+            total = queries.count_images(conn, view.where, COUNT_UP_TO)
             found = queries.list_images(conn, view.where, IMAGES_PER_PAGE, view.key)
             known = queries.channels(conn)
             batches = queries.recent_batches(conn, RECENT_BATCHES)
         return templates.TemplateResponse(request, "index.html", {
             "stream_status": ui.stream_status(request),
-            "links": _links(request), "images": found.images, "view": view, "total": total,
-            "pages": max(1, math.ceil(total / IMAGES_PER_PAGE)), "channels": known,
+            "links": _links(request), "images": found.images, "view": view,
+            "total": min(total, COUNT_UP_TO), "counted": total <= COUNT_UP_TO,
+            "pages": max(1, math.ceil(min(total, COUNT_UP_TO) / IMAGES_PER_PAGE)),
+            "channels": known,
             "series_link": _links(request).timeseries(
                 [("wavelength", wavelength) for wavelength in view.where.wavelengths]),
             "older": view.page_params(found.older) if found.older else None,
