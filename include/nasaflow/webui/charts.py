@@ -30,6 +30,9 @@ CHART_HEIGHT = 80
 #: Drawing area of a time chart, and the colours of its channels, in order.
 TIME_CHART_WIDTH = 960
 TIME_CHART_HEIGHT = 320
+#: Points drawn per unit of a time chart's width at most (the chart is 960 units wide,
+#: drawn at about as many pixels): denser points are merged (_thinned).
+POINTS_PER_UNIT = 2
 LINE_COLOURS = ("#2f6fde", "#e08a00", "#2e8b57", "#c0392b", "#8e44ad", "#16a2b8",
                 "#7f6000", "#d6336c", "#495057", "#6f9a00")
 
@@ -171,14 +174,15 @@ def time_chart(series: Sequence[Series], start: datetime, stop: datetime) -> Tim
         lines: list[str] = []
         bands: list[str] = []
         for run in _runs(one):
-            line = [(x(p.observed_at), y(p.mean or 0.0)) for p in run]
+            drawn = _thinned([(x(p.observed_at), p.mean or 0.0,
+                               p.low if p.low is not None else p.mean or 0.0,
+                               p.high if p.high is not None else p.mean or 0.0) for p in run])
+            line = [(px, y(mean)) for px, mean, _, _ in drawn]
             if len(line) == 1:  # a lone point: a short dash, or nothing would show
                 line = [(line[0][0] - 2, line[0][1]), (line[0][0] + 2, line[0][1])]
             lines.append(" ".join(f"{px:.1f},{py:.1f}" for px, py in line))
-            upper = [f"{x(p.observed_at):.1f},{y(p.high if p.high is not None else 0.0):.1f}"
-                     for p in run]
-            lower = [f"{x(p.observed_at):.1f},{y(p.low if p.low is not None else 0.0):.1f}"
-                     for p in reversed(run)]
+            upper = [f"{px:.1f},{y(high):.1f}" for px, _, _, high in drawn]
+            lower = [f"{px:.1f},{y(low):.1f}" for px, _, low, _ in reversed(drawn)]
             bands.append(" ".join(upper + lower))
         channels.append(ChannelPath(one.wavelength, LINE_COLOURS[index % len(LINE_COLOURS)],
                                     tuple(lines), tuple(bands), len(one.points), one.values,
@@ -186,6 +190,19 @@ def time_chart(series: Sequence[Series], start: datetime, stop: datetime) -> Tim
     count = round((top - bottom) / step)
     ticks = tuple((y(bottom + k * step), bottom + k * step) for k in range(count + 1))
     return TimeChart(tuple(channels), start, stop, bottom, top, ticks)
+
+
+def _thinned(points: list[tuple[float, float, float, float]]
+             ) -> list[tuple[float, float, float, float]]:
+    """(x, mean, low, high) points with at most POINTS_PER_UNIT per unit of the time axis:
+    those sharing one are drawn as one (mean x, mean of the means, lowest low, highest
+    high), so a year at 6-minute cadence draws what the chart can show, band included."""
+    buckets: dict[int, list[tuple[float, float, float, float]]] = {}
+    for point in points:
+        buckets.setdefault(round(point[0] * POINTS_PER_UNIT), []).append(point)
+    return [(sum(p[0] for p in group) / len(group), sum(p[1] for p in group) / len(group),
+             min(p[2] for p in group), max(p[3] for p in group))
+            for _, group in sorted(buckets.items())]
 
 
 def _runs(series: Series) -> list[list]:

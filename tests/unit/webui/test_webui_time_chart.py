@@ -13,6 +13,7 @@ from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.webui.app import PARAMETER_LABELS, TEMPLATES_DIR
 from nasaflow.webui.charts import (
     LINE_COLOURS,
+    POINTS_PER_UNIT,
     TIME_CHART_HEIGHT,
     TIME_CHART_WIDTH,
     format_value,
@@ -107,3 +108,20 @@ def test_the_page_shows_each_channel_with_its_null_count_and_the_download() -> N
     assert 'href="/nasaflow/timeseries/export.parquet?x=1"' in html
     checked = re.findall(r'value="(\w+)"\s+checked', html)
     assert checked == ["193", "304"]
+
+
+def test_dense_points_are_drawn_at_the_charts_resolution_keeping_the_band_extremes() -> None:
+    points = tuple(point(k * 24 / 10_000, 4.0 + (k % 2), spread=1.0 + (k == 5_000))
+                   for k in range(10_000))
+    chart = time_chart([Series("193", points)], START, STOP)
+    (line,) = chart.channels[0].lines
+    drawn = coordinates(line)
+    assert len(drawn) <= TIME_CHART_WIDTH * POINTS_PER_UNIT + 1
+    # Alternating 4s and 5s sharing a drawn position are drawn as their mean, in between.
+    means = [chart.top - py / TIME_CHART_HEIGHT * (chart.top - chart.bottom) for _, py in drawn]
+    assert sum(4.05 < mean < 4.95 for mean in means) > len(means) * 0.9
+    # The one wider band (k = 5000: 4 +- 2) still shows its extreme.
+    highest = min(py for _, py in coordinates(chart.channels[0].bands[0]))
+    assert highest == pytest.approx(
+        TIME_CHART_HEIGHT * (chart.top - 6.0) / (chart.top - chart.bottom), abs=0.05)
+    assert chart.channels[0].images == 10_000
