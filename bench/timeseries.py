@@ -75,8 +75,8 @@ SELECT i.wavelength, i.observed_at, cells.mean, cells.band[1], cells.band[2], ce
                 WHERE c.image_key = k.image_key AND c.patch_size = %(patch_size)s
                   AND c.observed_on = observation_day(k.observed_at)
                   AND c.observed_on BETWEEN %(first_day)s AND %(last_day)s
-                  AND ((c.cell_col + 0.5) * c.patch_size - d.x) ^ 2
-                      + ((c.cell_row + 0.5) * c.patch_size - d.y) ^ 2 <= d.r ^ 2) AS on_disk
+                  AND ((c.cell_col::float8 + 0.5) * c.patch_size - d.x) ^ 2
+                      + ((c.cell_row::float8 + 0.5) * c.patch_size - d.y) ^ 2 <= d.r ^ 2) AS on_disk
        ) AS cells
  WHERE i.wavelength = %(wavelength)s AND i.observed_at >= %(start)s AND i.observed_at < %(stop)s
    AND cells.values + cells.nulls > 0

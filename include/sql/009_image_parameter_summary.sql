@@ -83,8 +83,9 @@ BEGIN
     -- size, no row per (cell, parameter). The statement is planned with the images' days
     -- as values (EXECUTE ... USING), so only their partitions are opened, and the disk of
     -- each image is computed once, before its cells are read, by index, image by image
-    -- (nested loops, whatever the caller set: the sink turns them off for its own
-    -- statements, which would make this a scan of whole partitions).
+    -- (the keys are named on the cells too, and nested loops are allowed whatever the
+    -- caller set: the sink turns them off for its own statements; either way a scan of
+    -- whole partitions is never the cheaper plan). Cell centres in float8, not numeric.
     EXECUTE format($function$
         CREATE FUNCTION refresh_image_parameter_summary(keys integer[]) RETURNS bigint
             LANGUAGE plpgsql SET enable_nestloop = on AS $body$
@@ -106,9 +107,10 @@ BEGIN
                   FROM disk
                   JOIN image_cells AS c ON c.image_key = disk.image_key
                                        AND c.observed_on = disk.observed_on
-                 WHERE c.observed_on = ANY($2)
-                   AND ((c.cell_col + 0.5) * c.patch_size - disk.x) ^ 2
-                       + ((c.cell_row + 0.5) * c.patch_size - disk.y) ^ 2 <= disk.r ^ 2
+                 WHERE c.observed_on = ANY($2) AND c.image_key = ANY($1)
+                   AND ((c.cell_col::float8 + 0.5) * c.patch_size - disk.x) ^ 2
+                       + ((c.cell_row::float8 + 0.5) * c.patch_size - disk.y) ^ 2
+                       <= disk.r ^ 2
                  GROUP BY c.image_key, c.patch_size
             ), upserted AS (
                 INSERT INTO image_parameter_summary AS t (image_key, patch_size, parameter,
