@@ -458,3 +458,17 @@ def test_null_values_on_the_disk_are_counted_and_left_out_of_the_summary(
             4.25, pytest.approx(1.5 + 0.1 * 5.5), 4.25, pytest.approx(1.5 + 0.9 * 5.5), 2, 0)
     finally:
         db_conn.execute("DELETE FROM images WHERE id = %s", (image,))
+
+
+def test_migration_009_summarises_the_cells_already_stored(
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
+    url = private_schemas(migrations_before(tmp_path, "009"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        register(conn, "stored-before", DISK_METADATA, (256, 256))
+        conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
+                     " mean, schema_version) SELECT 'stored-before', 64, r, c,"
+                     " r * 1000.0 + c + 0.01, 1"
+                     " FROM generate_series(0, 3) AS r, generate_series(0, 3) AS c")
+        assert SUMMARY_MIGRATION in migrate_schema(url)
+        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
+        assert summary(conn, "stored-before", "mean") == expected_summary(on_disk)
