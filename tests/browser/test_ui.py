@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page, expect
+from playwright.sync_api import BrowserContext, FrameLocator, Locator, Page, Position, expect
 
 from nasaflow.operations.airflow_users import Login
 
@@ -44,6 +44,8 @@ WAVELENGTH = "magnetogram"
 #: An image of the demo's ingest, on the plugin page (which reads the platform's data).
 IMAGE_ID = "2022_01_01__00_03_52_835__SDO_AIA_AIA_193"
 IMAGE_LABEL = "AIA 193"
+IMAGE_DAY = "2022-01-01"
+IMAGE_CHANNEL = "193"
 #: The ten parameters as the plugin page names them (the alt text of each heat map).
 PARAMETER_LABELS = [
     "Entropy", "Mean", "Standard deviation", "Fractal dimension", "Skewness", "Kurtosis",
@@ -284,3 +286,68 @@ def test_plugin_page_screenshot_is_saved(ui: Page, successful_run: str) -> None:
     assert 0 < SCREENSHOT.stat().st_size < SCREENSHOT_MAX_BYTES
     with Image.open(SCREENSHOT) as picture:
         assert (picture.format, picture.size) == ("PNG", (1400, 1000))
+
+
+def test_plugin_filters_picks_cells_on_a_heat_map_charts_them_and_downloads_the_cells(
+        ui: Page, successful_run: str, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    frame = open_plugin_from_nav(ui)
+    # Filter the list to the demo image's day and channel.
+    filters = frame.get_by_role("form", name="Filter images")
+    filters.get_by_label("From (UTC day)").fill(IMAGE_DAY)
+    filters.get_by_label("To (UTC day)").fill(IMAGE_DAY)
+    filters.get_by_role("checkbox", name=IMAGE_CHANNEL, exact=True).check()
+    filters.get_by_role("button", name="Filter").click()
+    image_card(frame, IMAGE_ID)
+    expect(filters.get_by_role("checkbox", name=IMAGE_CHANNEL, exact=True)).to_be_checked()
+    metas = frame.locator("div.image .meta").all_inner_texts()
+    assert metas and all(f"{IMAGE_LABEL} " in meta and IMAGE_DAY in meta for meta in metas), metas
+    # The full-disk time series of the filtered channel opens from the list.
+    frame.get_by_role("link", name="time series →").click()
+    series_form = frame.get_by_role("form", name="Time series")
+    series_form.get_by_label("From (UTC day)").fill(IMAGE_DAY)
+    series_form.get_by_label("To (UTC day)").fill(IMAGE_DAY)
+    series_form.get_by_role("button", name="Show").click()
+    expect(frame.get_by_role("heading", name=re.compile(r"^Mean over the full solar disk"))
+           ).to_be_visible()
+    expect(frame.locator(f'tr.channel-row[data-wavelength="{IMAGE_CHANNEL}"]')).to_be_visible()
+    # Pick a rectangle of cells on the image's Mean heat map: a click, then a shift-click.
+    frame.get_by_role("link", name="← all images").click()
+    image_card(frame, IMAGE_ID).get_by_role("link", name=IMAGE_ID, exact=True).click()
+    expect(frame.get_by_role("heading", name=IMAGE_ID, exact=True)).to_be_visible()
+    heat_map = frame.locator("#mean img")
+    assert expect_loaded(heat_map) > 0
+    cells = frame.get_by_role("form", name="Cell range")
+    rows = int(cells.get_by_label("Row from").get_attribute("max") or "0") + 1
+    cols = int(cells.get_by_label("Col from").get_attribute("max") or "0") + 1
+    box = heat_map.bounding_box()
+    assert box is not None
+    # Away from cell borders at any grid size: (row, col) as the page computes them.
+    first, second = (Position(x=round(box["width"] * fx), y=round(box["height"] * fy))
+                     for fx, fy in ((0.33, 0.37), (0.58, 0.63)))
+    heat_map.click(position=first)
+    heat_map.click(position=second, modifiers=["Shift"])
+    (row_from, col_from), (row_to, col_to) = (
+        (int(p["y"] / box["height"] * rows), int(p["x"] / box["width"] * cols))
+        for p in (first, second))
+    for label, number in (("Row from", row_from), ("Row to", row_to), ("Col from", col_from),
+                          ("Col to", col_to)):
+        expect(cells.get_by_label(label)).to_have_value(str(number))
+    expect(cells.get_by_label("Parameter")).to_have_value("mean")
+    cells.get_by_role("button", name="Time series of these cells").click()
+    expect(frame.get_by_role("heading", name=re.compile(
+        rf"^Mean over cells rows {row_from}–{row_to}, cols {col_from}–{col_to}"))).to_be_visible()
+    legend = frame.locator(f'tr.channel-row[data-wavelength="{IMAGE_CHANNEL}"] td')
+    expect(legend.nth(1)).not_to_have_text("0")
+    expect(frame.locator(f'g.channel[data-wavelength="{IMAGE_CHANNEL}"] polyline').first
+           ).to_be_attached()
+    # Download the selection's cells and read them back.
+    with ui.expect_download() as download:
+        frame.get_by_role("link", name=re.compile(r"^Download the cells")).click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    table = pq.read_table(saved)
+    assert saved.suffix == ".parquet" and table.num_rows > 0
+    assert set(table.column("wavelength").to_pylist()) == {IMAGE_CHANNEL}
+    assert "mean" in table.column_names and IMAGE_ID in set(table.column("image_id").to_pylist())

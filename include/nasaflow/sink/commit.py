@@ -18,7 +18,10 @@ version, convention and calculator version of the message that carried it. Store
 compactly (include/sql/007): the image id becomes an integer image key (image_keys, a key
 made by the first batch that names the image), the cell goes to the monthly partition of
 its image's observation day, and how it was computed is a 2-byte key into
-cell_provenance. Identifiers are composed with psycopg.sql.
+cell_provenance. The full-disk summary of every image the batch wrote cells of
+(image_parameter_summary, include/sql/009) is recomputed by the same transaction, so a
+time series never shows an image's cells and a summary that disagree. Identifiers are
+composed with psycopg.sql.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ ON CONFLICT ({key}) DO UPDATE SET
     updates=sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
         for name in _VALUE_COLUMNS if name not in _KEY_COLUMNS))
+#: The full-disk statistics of the batch's images, from all their stored cells (an image's
+#: parts may arrive in several batches), computed by include/sql/009's function.
+_SUMMARY = "SELECT refresh_image_parameter_summary(%(image_keys)s::integer[])"
 _DEAD_LETTERS = sql.SQL("""
 INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, message_value,
                           reason, query, batch_id)
@@ -197,6 +203,7 @@ def commit_batch(conn: psycopg.Connection, query: str, checkpoint_id: str, batch
         rows = conn.execute(_UPSERT, {**key, "image_ids": [image[0] for image in images],
                                       "image_keys": [image[1] for image in images],
                                       "observed_on": [image[2] for image in images]}).rowcount
+        conn.execute(_SUMMARY, {"image_keys": [image[1] for image in images]})
         conn.execute(_DEAD_LETTERS, key)
         for table in (STAGED_CELLS, STAGED_DEAD_LETTERS):
             conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table),

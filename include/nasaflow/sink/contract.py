@@ -28,6 +28,8 @@ SCHEMA_DRIFT_EXIT_CODE = 78
 #: view over image_cells, whose parameter columns must accept NULL too.
 CELL_TABLES: tuple[str, ...] = ("image_parameters", STAGED_CELLS)
 STORED_CELLS = "image_cells"
+#: The per-image summaries every batch refreshes (include/sql/009).
+SUMMARY_TABLE = "image_parameter_summary"
 
 
 class SchemaDriftError(RuntimeError):
@@ -36,7 +38,8 @@ class SchemaDriftError(RuntimeError):
 
 def check_sink_schema(db_url: str) -> None:
     """Raise SchemaDriftError unless every table of CELL_TABLES has every column of
-    CELL_COLUMNS and its parameter columns accept NULL (undefined values are null).
+    CELL_COLUMNS and its parameter columns accept NULL (undefined values are null), and
+    the per-image summaries each batch refreshes exist.
 
     Tables are looked up in the connection's current schema.
 
@@ -73,6 +76,9 @@ def _faults(conn: psycopg.Connection) -> list[str]:
         not_null = [name for name in PARAMETER_NAMES if columns.get(name) is False]
         if not_null:
             faults.append(f"{table} refuses NULL in {', '.join(not_null)}")
+    summary = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (SUMMARY_TABLE,)).fetchone()
+    if not summary or not summary[0]:
+        faults.append(f"table {SUMMARY_TABLE} does not exist")
     return faults
 
 

@@ -6,37 +6,57 @@ data database on each request (one or two indexed queries); pictures come from t
 cache, which draws the ten heat maps of an (image, patch size) together the first time any
 of them is asked for at the current data version, and a thumbnail once per image content.
 Picture responses say in `X-Nasaflow-Cache` whether they were a cache hit or a miss.
+The time-series page charts one parameter per channel over days (nasaflow.webui.timeseries)
+and offers its selection's cells as a Parquet download, written by nasaflow export's own
+writer, up to EXPORT_MAX_CELLS (larger selections: the `nasaflow export` command).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Annotated, TypeVar
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.background import BackgroundTask
 
 from nasaflow.db import connect
+from nasaflow.export import Progress, Selection, record_batches, selection_totals, write_table_file
 from nasaflow.operations.airflow_rest import AirflowRestClient
 from nasaflow.operations.stream_status import StreamStatus, stream_status
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.settings import Settings, get_settings
-from nasaflow.webui import queries
+from nasaflow.webui import queries, timeseries
 from nasaflow.webui.auth import LoginRequired, redirect_to_login, request_token, require_viewer
 from nasaflow.webui.cache import CACHE_DIR, Entry, RenderCache, safe_name
-from nasaflow.webui.charts import format_value, stream_charts
+from nasaflow.webui.charts import format_value, stream_charts, time_chart
 from nasaflow.webui.colormap import NULL_COLOUR, css_gradient
+from nasaflow.webui.forms import FormError, ListView, around, parse_series, series_params
 from nasaflow.webui.heatmaps import heatmap_file, read_scales, write_heatmap_set
 from nasaflow.webui.links import Links
 from nasaflow.webui.render import thumbnail_png
 
+T = TypeVar("T")
+#: A repeated query parameter, one channel each (?wavelength=193&wavelength=304).
+Channels = Annotated[list[str] | None, Query()]
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 #: Images per page of the list, and micro-batches in the stream charts.
 IMAGES_PER_PAGE = 12
+#: The list counts the images it filters up to this many; beyond, it says "more than".
+COUNT_UP_TO = 10_000
 RECENT_BATCHES = 60
+#: Largest selection the time-series page offers as a download, in cells (rows of the file).
+EXPORT_MAX_CELLS = 5_000_000
+#: Days a time series spans when opened without a range: this many up to the newest image.
+DEFAULT_SERIES_DAYS = 7
 #: Header telling whether a picture came from the render cache ("hit") or was drawn.
 CACHE_HEADER = "X-Nasaflow-Cache"
 THUMBNAIL_FILE = "thumbnail.png"
@@ -105,18 +125,84 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
     ui = WebUI(settings or get_settings(), RenderCache(cache_dir), templates)
 
     @app.get("/", response_class=HTMLResponse)
-    def index(request: Request, page: int = Query(1, ge=1)) -> Response:
+    def index(request: Request, start: str | None = None, end: str | None = None,
+              wavelength: Channels = None, after: str | None = None,
+              before: str | None = None, page: int = Query(1, ge=1)) -> Response:
+        view = _form(lambda: ListView.parse(start, end, wavelength or [], after, before, page))
         with ui.connect() as conn:
-            total = queries.count_images(conn)
-            images = queries.list_images(conn, IMAGES_PER_PAGE, (page - 1) * IMAGES_PER_PAGE)
+            total = queries.count_images(conn, view.where, COUNT_UP_TO)
+            found = queries.list_images(conn, view.where, IMAGES_PER_PAGE, view.key)
+            known = queries.channels(conn)
             batches = queries.recent_batches(conn, RECENT_BATCHES)
         return templates.TemplateResponse(request, "index.html", {
             "stream_status": ui.stream_status(request),
-            "links": _links(request), "images": images, "page": page, "total": total,
-            "pages": max(1, math.ceil(total / IMAGES_PER_PAGE)),
+            "links": _links(request), "images": found.images, "view": view,
+            "total": min(total, COUNT_UP_TO), "counted": total <= COUNT_UP_TO,
+            "pages": max(1, math.ceil(min(total, COUNT_UP_TO) / IMAGES_PER_PAGE)),
+            "channels": known,
+            "series_link": _links(request).timeseries(
+                [("wavelength", wavelength) for wavelength in view.where.wavelengths]),
+            "older": view.page_params(found.older) if found.older else None,
+            "newer": view.page_params(found.newer) if found.newer else None,
             "default_patch": ui.settings.patch_size, "batches": batches,
             "charts": stream_charts(batches, ui.settings.trigger_seconds),
         })
+
+    @app.get("/timeseries", response_class=HTMLResponse)
+    def timeseries_page(request: Request, parameter: str = "mean",
+                        wavelength: Channels = None, start: str | None = None,
+                        end: str | None = None, patch_size: int | None = Query(None, ge=1),
+                        row_from: int | None = None, row_to: int | None = None,
+                        col_from: int | None = None, col_to: int | None = None) -> Response:
+        size = patch_size or ui.settings.patch_size
+        with ui.connect() as conn:
+            known = queries.channels(conn)
+            if not (start and end):
+                start, end = _default_days(conn)
+            request_ = _form(lambda: parse_series(
+                parameter, wavelength or known[:1], start, end, size,
+                (row_from, row_to, col_from, col_to))) if known else None
+            series = timeseries.fetch_series(conn, request_) if request_ else []
+        chart = (time_chart(series, _midnight(request_.start),
+                            _midnight(request_.end + timedelta(days=1)))
+                 if request_ else None)
+        params = series_params(request_) if request_ else []
+        return templates.TemplateResponse(request, "timeseries.html", {
+            "links": _links(request), "channels": known, "selection": request_,
+            "chart": chart, "band": timeseries.BAND,
+            "export_link": _links(request).timeseries_export(params) if params else None,
+            "export_limit": EXPORT_MAX_CELLS,
+        })
+
+    @app.get("/timeseries/export.parquet")
+    def timeseries_export(parameter: str, wavelength: Channels = None,
+                          start: str | None = None, end: str | None = None,
+                          patch_size: int | None = Query(None, ge=1)) -> Response:
+        picked = _form(lambda: parse_series(parameter, wavelength or [], start, end,
+                                            patch_size or ui.settings.patch_size,
+                                            (None, None, None, None)))
+        selection = Selection(picked.start, picked.end, picked.wavelengths,
+                              (picked.parameter,), picked.patch_size)
+        handle, name = tempfile.mkstemp(prefix="nasaflow-export-", suffix=".parquet")
+        os.close(handle)
+        path = Path(name)
+        try:
+            with ui.connect() as conn, conn.transaction():
+                cells = selection_totals(conn, selection)[1]
+                if cells > EXPORT_MAX_CELLS:
+                    raise HTTPException(413, f"the selection holds {cells:,} cells, over the"
+                                             f" page's limit of {EXPORT_MAX_CELLS:,}: narrow"
+                                             " it, or use `nasaflow export`, which streams"
+                                             " any size")
+                write_table_file(record_batches(conn, selection), selection.schema(), path,
+                                 "parquet", Progress(0, 0, enabled=False))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        filename = (f"nasaflow_{picked.parameter}_{'-'.join(picked.wavelengths)}_"
+                    f"{picked.start}_{picked.end}_p{picked.patch_size}.parquet")
+        return FileResponse(path, media_type="application/vnd.apache.parquet",
+                            filename=filename, background=BackgroundTask(path.unlink))
 
     @app.get("/images/{image_id}", response_class=HTMLResponse)
     def image_page(request: Request, image_id: str,
@@ -127,10 +213,12 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
                 raise HTTPException(404, f"no image {image_id!r} is registered")
             status = image.shown_patch(patch_size or ui.settings.patch_size)
             drawn = ui.heatmaps(conn, image_id, status.patch_size) if status else None
+        first, last = around(image.observed_at.astimezone(UTC).date())
         return templates.TemplateResponse(request, "image.html", {
             "links": _links(request), "image": image,
             "status": drawn[0] if drawn else status,
             "scales": read_scales(drawn[1].path) if drawn else {},
+            "series_start": first, "series_end": last,
         })
 
     @app.get("/images/{image_id}/thumbnail.png")
@@ -175,6 +263,25 @@ def create_app(settings: Settings | None = None, cache_dir: Path = CACHE_DIR) ->
                         headers={"Cache-Control": "private, max-age=86400"})
 
     return app
+
+
+def _form(read: Callable[[], T]) -> T:
+    """What `read` makes of the query parameters; a 400 naming the bad value if it fails."""
+    try:
+        return read()
+    except FormError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _default_days(conn: psycopg.Connection) -> tuple[str, str]:
+    """The last DEFAULT_SERIES_DAYS UTC days up to the newest image's (today's without one)."""
+    newest = queries.newest_observation(conn)
+    last = newest.astimezone(UTC).date() if newest else datetime.now(UTC).date()
+    return (last - timedelta(days=DEFAULT_SERIES_DAYS - 1)).isoformat(), last.isoformat()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _heatmap_key(image_id: str, patch_size: int) -> tuple[str, str, str]:

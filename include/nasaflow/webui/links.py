@@ -8,8 +8,12 @@ browser may keep them for good.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
+
+#: A page's query parameters, in order; a name may repeat (e.g. one per channel).
+QueryParams = Sequence[tuple[str, str | int]]
 
 
 @dataclass(frozen=True)
@@ -18,9 +22,17 @@ class Links:
 
     root: str
 
-    def index(self, page: int = 1) -> str:
-        """The image list (page `page`)."""
-        return f"{self.root}/" + (f"?{urlencode({'page': page})}" if page > 1 else "")
+    def index(self, params: QueryParams = ()) -> str:
+        """The image list, filtered and paged by `params` (see app.index)."""
+        return f"{self.root}/" + (f"?{urlencode(params)}" if params else "")
+
+    def timeseries(self, params: QueryParams = ()) -> str:
+        """The time-series page of the selection `params` (see app.timeseries_page)."""
+        return f"{self.root}/timeseries" + (f"?{urlencode(params)}" if params else "")
+
+    def timeseries_export(self, params: QueryParams) -> str:
+        """The cells of a time series' selection as a Parquet file."""
+        return f"{self.root}/timeseries/export.parquet?{urlencode(params)}"
 
     def image(self, image_id: str, patch_size: int | None = None) -> str:
         """The page of one image, at `patch_size` when given."""

@@ -1,8 +1,14 @@
 """What the pages read from the data database, as small dataclasses.
 
-Every query is here, so the pages' load on PostgreSQL can be read in one place: each
-page costs one or two indexed queries; a heat map costs one aggregate over one image's
-cells (its data version), plus, only when it is not cached yet, one read of those cells.
+Every query of the image pages is here (the time series' are in timeseries.py), so the
+pages' load on PostgreSQL can be read in one place: each page costs one or two indexed
+queries; a heat map costs one aggregate over one image's cells (its data version), plus,
+only when it is not cached yet, one read of those cells.
+
+The image list is filtered by UTC days and channels and paged by keyset: a page is the
+images just older (or newer) than the last (first) one shown, by (observed_at, id), read
+from the indexes of include/sql/009 (per channel, one index range scan each), so any page
+costs the same with a million images; no OFFSET, which would read every row before it.
 
 The data version of (image, patch size) is the number of landed cells and the time the
 last one landed: it changes whenever the stream writes a cell of that image, and is what
@@ -11,33 +17,40 @@ the rendering cache is keyed by.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from nasaflow.parameters import PARAMETER_NAMES
 from nasaflow.parameters.grid import make_grid
 from nasaflow.webui.render import cell_grid
 
-#: SQL over a group of image_parameters rows giving their data version.
+#: SQL over a group of rows of one image's cells giving their data version.
 _VERSION_SQL = ("count(*)::text || '-' || "
                 "(extract(epoch FROM max(landed_at)) * 1000000)::bigint::text")
 
-_IMAGE_SQL = f"""
+#: The columns of an ImageRow from images `i` (its landed patch sizes come from _PATCHES).
+_IMAGE_COLUMNS = """
 SELECT i.id, i.source, i.instrument, i.wavelength, i.observed_at, i.width, i.height,
-       i.sha256, i.path, COALESCE(p.patches, '[]'::json)
-FROM images i
-LEFT JOIN LATERAL (
-    SELECT json_agg(json_build_object('patch_size', patch_size, 'cells', cells,
-                                      'version', version, 'extent', extent)
-                    ORDER BY patch_size) AS patches
-    FROM (SELECT patch_size, count(*) AS cells, {_VERSION_SQL} AS version,
-                 json_build_array(max(cell_row) + 1, max(cell_col) + 1) AS extent
-          FROM image_parameters WHERE image_id = i.id GROUP BY patch_size) AS landed
-) AS p ON true
-"""
+       i.sha256, i.path"""
+#: The landed patch sizes of images, read in the partitions of their observation days
+#: only: the days are values of the statement, so PostgreSQL opens those partitions
+#: alone, where a join on each image's day would plan every monthly partition (130 ms
+#: of planning for a page at 200 partitions, against a few ms to run it).
+_IMAGE_DAYS = ("SELECT DISTINCT observation_day(observed_at) FROM image_keys"
+               " WHERE image_id = ANY(%s)")
+_PATCHES = f"""
+SELECT k.image_id, c.patch_size, count(*), {_VERSION_SQL}, max(c.cell_row) + 1,
+       max(c.cell_col) + 1
+  FROM image_keys AS k
+  JOIN image_cells AS c ON c.image_key = k.image_key
+                       AND c.observed_on = observation_day(k.observed_at)
+ WHERE k.image_id = ANY(%(ids)s) AND c.observed_on = ANY(%(days)s)
+ GROUP BY k.image_id, c.patch_size"""
 
 
 @dataclass(frozen=True)
@@ -105,23 +118,165 @@ class Batch:
         return (self.finished_at - self.started_at).total_seconds()
 
 
-def count_images(conn: psycopg.Connection) -> int:
-    """Number of images registered."""
-    row = conn.execute("SELECT count(*) FROM images").fetchone()
+@dataclass(frozen=True)
+class ImageFilter:
+    """Which images the list shows: observed on UTC days `start`..`end` (inclusive; None:
+    unbounded) in channels `wavelengths` (empty: all)."""
+
+    start: date | None = None
+    end: date | None = None
+    wavelengths: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"the range ends ({self.end}) before it starts ({self.start})")
+
+    def where(self) -> tuple[list[sql.Composable], dict[str, Any]]:
+        """Conditions on images `i` (without the channel, which the caller places) and
+        their parameters."""
+        clauses: list[sql.Composable] = []
+        params: dict[str, Any] = {}
+        if self.start is not None:
+            clauses.append(sql.SQL("i.observed_at >= %(start)s"))
+            params["start"] = datetime(self.start.year, self.start.month, self.start.day,
+                                       tzinfo=UTC)
+        if self.end is not None:
+            clauses.append(sql.SQL("i.observed_at < %(stop)s"))
+            stop = self.end + timedelta(days=1)
+            params["stop"] = datetime(stop.year, stop.month, stop.day, tzinfo=UTC)
+        return clauses, params
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """Where a page of the list starts: just past the image (observed_at, image_id), going
+    to older images (`older`) or to newer ones."""
+
+    observed_at: datetime
+    image_id: str
+    older: bool = True
+
+    def token(self) -> str:
+        """The key as one URL parameter value."""
+        return f"{self.observed_at.isoformat()}|{self.image_id}"
+
+    @classmethod
+    def parse(cls, token: str, older: bool = True) -> PageKey:
+        """The key of `token()`; ValueError when `token` is not one."""
+        moment, bar, image_id = token.partition("|")
+        if not bar or not image_id:
+            raise ValueError(f"expected <ISO time>|<image id>, got {token!r}")
+        observed_at = datetime.fromisoformat(moment)
+        if observed_at.tzinfo is None:
+            raise ValueError(f"expected a time with its UTC offset, got {moment!r}")
+        return cls(observed_at, image_id, older)
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """One page of the list, newest first, and the keys of its neighbours (None: none)."""
+
+    images: list[ImageRow]
+    older: PageKey | None
+    newer: PageKey | None
+
+
+def count_images(conn: psycopg.Connection, where: ImageFilter | None = None,
+                 up_to: int | None = None) -> int:
+    """Number of images registered (matching `where`); counting stops past `up_to`
+    (returns up_to + 1 then), since counting a million rows takes longer than a page."""
+    clauses, params = (where or ImageFilter()).where()
+    if where and where.wavelengths:
+        clauses.append(sql.SQL("i.wavelength = ANY(%(wavelengths)s)"))
+        params["wavelengths"] = list(where.wavelengths)
+    rows = sql.SQL("SELECT 1 FROM images i") + _where(clauses)
+    if up_to is not None:
+        rows += sql.SQL(" LIMIT %(up_to)s")
+        params["up_to"] = up_to + 1
+    row = conn.execute(sql.SQL("SELECT count(*) FROM ({}) AS counted").format(rows),
+                       params).fetchone()
     return int(row[0]) if row else 0
 
 
-def list_images(conn: psycopg.Connection, limit: int, offset: int = 0) -> list[ImageRow]:
-    """Images newest observation first, with their landed patch sizes."""
-    rows = conn.execute(_IMAGE_SQL + " ORDER BY i.observed_at DESC, i.id LIMIT %s OFFSET %s",
-                        (limit, offset)).fetchall()
-    return [_image_row(row) for row in rows]
+def page_query(where: ImageFilter, limit: int, key: PageKey | None = None
+               ) -> tuple[sql.Composed, dict[str, Any]]:
+    """The images of one page (at most `limit`), rows of _IMAGE_COLUMNS.
+
+    In time order away from `key` (newest first without a key or going older): ids
+    within one channel come from one index range scan of (wavelength, observed_at, id),
+    several channels are merged from one scan each (a LATERAL per channel), no channel
+    filter scans (observed_at, id).
+    """
+    clauses, params = where.where()
+    params["limit"] = limit
+    older = key is None or key.older
+    if key is not None:
+        clauses.append(sql.SQL("(i.observed_at, i.id) {} (%(key_at)s, %(key_id)s)").format(
+            sql.SQL("<" if older else ">")))
+        params.update(key_at=key.observed_at, key_id=key.image_id)
+    direction = sql.SQL("DESC" if older else "ASC")
+    order = sql.SQL("ORDER BY i.observed_at {0}, i.id {0}").format(direction)
+    source: sql.Composable = sql.SQL("images")
+    if where.wavelengths:
+        clauses.insert(0, sql.SQL("i.wavelength = w.wavelength"))
+        params["wavelengths"] = list(where.wavelengths)
+        inner = sql.SQL("SELECT i.* FROM images i WHERE {where} {order} LIMIT %(limit)s").format(
+            where=sql.SQL(" AND ").join(clauses), order=order)
+        source = sql.SQL("(SELECT c.* FROM unnest(%(wavelengths)s::text[]) AS w (wavelength)"
+                         " CROSS JOIN LATERAL ({inner}) AS c)").format(inner=inner)
+    condition = _where([] if where.wavelengths else clauses)
+    query = sql.SQL("{columns} FROM (SELECT i.* FROM {source} i{condition} {order}"
+                    " LIMIT %(limit)s) AS i {order}").format(
+        columns=sql.SQL(_IMAGE_COLUMNS), source=source, condition=condition, order=order)
+    return query, params
+
+
+def list_images(conn: psycopg.Connection, where: ImageFilter, limit: int,
+                key: PageKey | None = None) -> ImagePage:
+    """A page of images newest observation first, with their landed patch sizes and the
+    keys of the pages before and after it (one extra row read tells whether there is one)."""
+    query, params = page_query(where, limit + 1, key)
+    rows = _with_patches(conn, conn.execute(query, params).fetchall())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    older = key is None or key.older
+    if not older:
+        rows.reverse()
+    if not rows:
+        return ImagePage([], None, None)
+    first, last = rows[0], rows[-1]
+    return ImagePage(
+        rows,
+        older=PageKey(last.observed_at, last.id) if (more or not older) else None,
+        newer=(PageKey(first.observed_at, first.id, older=False)
+               if key is not None and (more or older) else None))
+
+
+def newest_observation(conn: psycopg.Connection) -> datetime | None:
+    """When the newest registered image was observed (None without images)."""
+    row = conn.execute("SELECT max(observed_at) FROM images").fetchone()
+    return row[0] if row else None
+
+
+def channels(conn: psycopg.Connection) -> list[str]:
+    """The wavelengths of the registered images, read as a skip scan of the channel index
+    (one index probe per channel, not a scan of every image)."""
+    rows = conn.execute("""
+        WITH RECURSIVE seen (wavelength) AS (
+            (SELECT wavelength FROM images ORDER BY wavelength LIMIT 1)
+            UNION ALL
+            SELECT (SELECT i.wavelength FROM images i WHERE i.wavelength > seen.wavelength
+                     ORDER BY i.wavelength LIMIT 1)
+              FROM seen WHERE seen.wavelength IS NOT NULL)
+        SELECT wavelength FROM seen WHERE wavelength IS NOT NULL""").fetchall()
+    return [row[0] for row in rows]
 
 
 def get_image(conn: psycopg.Connection, image_id: str) -> ImageRow | None:
     """The image `image_id`, or None when it is not registered."""
-    row = conn.execute(_IMAGE_SQL + " WHERE i.id = %s", (image_id,)).fetchone()
-    return _image_row(row) if row else None
+    row = conn.execute(_IMAGE_COLUMNS + " FROM images i WHERE i.id = %s",
+                       (image_id,)).fetchone()
+    return _with_patches(conn, [row])[0] if row else None
 
 
 def image_file(conn: psycopg.Connection, image_id: str) -> tuple[str, str] | None:
@@ -164,17 +319,32 @@ def recent_batches(conn: psycopg.Connection, limit: int) -> list[Batch]:
     return [Batch(*row) for row in reversed(rows)]
 
 
-def _image_row(row: tuple) -> ImageRow:
-    image_id, source, instrument, wavelength, observed_at, width, height, sha, path, patches = row
-    statuses = tuple(_patch_status(width, height, p) for p in patches)
-    return ImageRow(image_id, source, instrument, wavelength, observed_at, width, height,
-                    sha, path, statuses)
+def _where(clauses: list[sql.Composable]) -> sql.Composable:
+    """ " WHERE a AND b", or nothing without clauses."""
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("")
 
 
-def _patch_status(width: int, height: int, landed: dict) -> PatchStatus:
-    patch_size = int(landed["patch_size"])
-    rows, cols = _grid_shape(width, height, patch_size, landed["extent"])
-    return PatchStatus(patch_size, rows, cols, int(landed["cells"]), str(landed["version"]))
+def _with_patches(conn: psycopg.Connection, rows: list[tuple]) -> list[ImageRow]:
+    """ImageRows of rows of _IMAGE_COLUMNS, with their landed patch sizes."""
+    ids = [row[0] for row in rows]
+    days = [day for (day,) in conn.execute(_IMAGE_DAYS, (ids,)).fetchall()]
+    landed: dict[str, list[tuple]] = {}
+    if days:
+        for image_id, *patch in conn.execute(_PATCHES, {"ids": ids, "days": days}):
+            landed.setdefault(image_id, []).append(tuple(patch))
+    images = []
+    for image_id, source, instrument, wavelength, observed_at, width, height, sha, path in rows:
+        patches = tuple(_patch_status(width, height, *patch)
+                        for patch in sorted(landed.get(image_id, [])))
+        images.append(ImageRow(image_id, source, instrument, wavelength, observed_at, width,
+                               height, sha, path, patches))
+    return images
+
+
+def _patch_status(width: int, height: int, patch_size: int, cells: int, version: str,
+                  rows: int, cols: int) -> PatchStatus:
+    grid_rows, grid_cols = _grid_shape(width, height, patch_size, [rows, cols])
+    return PatchStatus(patch_size, grid_rows, grid_cols, int(cells), str(version))
 
 
 def _grid_shape(width: int, height: int, patch_size: int,

@@ -52,6 +52,7 @@ CHECKPOINT = "checkpoint-a"
 NULLABLE_MIGRATION = "005_nullable_parameters"
 ROLES_MIGRATION = "006_roles"
 STORAGE_MIGRATION = "007_partitioned_cells"
+SUMMARY_MIGRATION = "009_image_parameter_summary"
 
 
 @pytest.fixture(scope="module")
@@ -314,8 +315,11 @@ def test_the_sink_schema_check_names_the_migration_not_yet_applied(
             in message)
     assert ("stream_staged_cells lacks columns convention, calculator_version, observed_at"
             in message)
-    assert (f"apply migrations {NULLABLE_MIGRATION}, {ROLES_MIGRATION}, {STORAGE_MIGRATION}"
-            " (nasaflow migrate)" in message)
+    assert "table image_parameter_summary does not exist" in message
+    # Every migration from 005 on, in order, ending with the summaries'.
+    assert (f"apply migrations {NULLABLE_MIGRATION}, {ROLES_MIGRATION}, {STORAGE_MIGRATION}, "
+            in message)
+    assert f"{SUMMARY_MIGRATION} (nasaflow migrate)" in message
 
 
 def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
@@ -325,7 +329,9 @@ def test_migration_005_keeps_landed_rows_and_marks_them_unrecorded(
         conn.execute("ALTER TABLE image_parameters ALTER COLUMN skewness SET NOT NULL")
         conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
                      " skewness, schema_version) VALUES ('old', 64, 0, 0, 0.0, 1)")
-        assert migrate_schema(url) == [NULLABLE_MIGRATION, ROLES_MIGRATION, STORAGE_MIGRATION]
+        applied = migrate_schema(url)
+        assert applied[:3] == [NULLABLE_MIGRATION, ROLES_MIGRATION, STORAGE_MIGRATION]
+        assert applied[-1] == SUMMARY_MIGRATION
         assert migrate_schema(url) == []
         assert conn.execute("SELECT skewness, convention, calculator_version FROM"
                             " image_parameters").fetchall() == [(0.0, None, None)]
@@ -361,3 +367,108 @@ def test_the_stream_driver_exits_78_without_starting_on_an_unmigrated_database(
     assert "not starting: image_parameters lacks columns" in result.stderr
     assert NULLABLE_MIGRATION in result.stderr
     assert not (tmp_path / "checkpoint").exists()
+
+
+#: A 256 x 256 image of 4 x 4 cells of 64 px whose disk (centre (128, 128), radius 110 px)
+#: holds every cell but the corners: cell centres are 32, 96, 160, 224 px from the edge.
+DISK_METADATA = {"refPixelX": 128.5, "refPixelY": 128.5, "rsun": 110.0, "width": 256,
+                 "height": 256}
+CORNERS = {(0, 0), (0, 3), (3, 0), (3, 3)}
+
+
+def register(conn: psycopg.Connection, image: str, metadata: dict, size: tuple[int, int]
+             ) -> None:
+    conn.execute(
+        "INSERT INTO images (id, source, instrument, wavelength, observed_at, width, height,"
+        " sha256, path, size_bytes, source_ref) VALUES (%s, 'helioviewer', 'AIA', '193',"
+        " '2022-01-01T00:03:52Z', %s, %s, %s, 'x.jp2', 1, %s)",
+        (image, size[0], size[1], "0" * 64, json.dumps({"metadata": metadata})))
+
+
+def summary(conn: psycopg.Connection, image: str, parameter: str) -> tuple | None:
+    return conn.execute(
+        "SELECT s.mean, s.p10, s.p50, s.p90, s.n_cells, s.n_null"
+        " FROM image_parameter_summary AS s JOIN image_keys AS k USING (image_key)"
+        " WHERE k.image_id = %s AND s.patch_size = 64 AND s.parameter = %s",
+        (image, parameter)).fetchone()
+
+
+def expected_summary(cells: list[tuple[int, int]]) -> tuple:
+    """What percentile_cont and avg give over the `mean` values band() puts in `cells`."""
+    import numpy as np
+
+    values = np.array([expected_value(row, col, 1) for row, col in cells])
+    return (pytest.approx(values.mean()), *(pytest.approx(np.percentile(values, q))
+                                            for q in (10, 50, 90)), len(cells), 0)
+
+
+def test_a_batch_refreshes_the_full_disk_summary_of_its_images_with_its_cells(
+        db_conn: psycopg.Connection, settings: Settings, names: tuple[str, str]) -> None:
+    query, prefix = names
+    image = prefix + "disk"
+    try:
+        register(db_conn, image, DISK_METADATA, (256, 256))
+        commit(db_conn, query, 0, [record(image, band(image, 0, 2, 2, 4), 0)], settings)
+        top = [(r, c) for r in range(2) for c in range(4) if (r, c) not in CORNERS]
+        assert summary(db_conn, image, "mean") == expected_summary(top)
+        # The image's other half lands in a later batch: its summary covers both halves.
+        commit(db_conn, query, 1, [record(image, band(image, 1, 2, 2, 4), 1)], settings)
+        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
+        assert summary(db_conn, image, "mean") == expected_summary(on_disk)
+        assert db_conn.execute(
+            "SELECT count(*) FROM image_parameter_summary AS s JOIN image_keys AS k"
+            " USING (image_key) WHERE k.image_id = %s", (image,)).fetchone() == (
+            len(PARAMETER_NAMES),)
+    finally:
+        db_conn.execute("DELETE FROM images WHERE id = %s", (image,))
+
+
+def test_cells_that_land_before_their_image_is_registered_are_summarised_at_registration(
+        db_conn: psycopg.Connection, settings: Settings, names: tuple[str, str]) -> None:
+    query, prefix = names
+    image = prefix + "late"
+    try:
+        commit(db_conn, query, 0, [record(image, band(image, 0, 1, 4, 4), 0)], settings)
+        assert summary(db_conn, image, "mean") is None  # no header: no disk to speak of
+        register(db_conn, image, DISK_METADATA, (256, 256))
+        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
+        assert summary(db_conn, image, "mean") == expected_summary(on_disk)
+        # Metadata corrected later (a smaller disk): the summary follows.
+        db_conn.execute("UPDATE images SET source_ref = %s WHERE id = %s",
+                        (json.dumps({"metadata": {**DISK_METADATA, "rsun": 50.0}}), image))
+        middle = [(1, 1), (1, 2), (2, 1), (2, 2)]
+        assert summary(db_conn, image, "mean") == expected_summary(middle)
+    finally:
+        db_conn.execute("DELETE FROM images WHERE id = %s", (image,))
+
+
+def test_null_values_on_the_disk_are_counted_and_left_out_of_the_summary(
+        db_conn: psycopg.Connection, settings: Settings, names: tuple[str, str]) -> None:
+    query, prefix = names
+    image = prefix + "nulls"
+    constant_cell = {**dict.fromkeys(PARAMETER_NAMES, 0.0), "mean": 7.0, "skewness": None,
+                     "kurtosis": None, "tamura_contrast": None}
+    try:
+        # The 1 x 2 grid of a 128 x 64 image, both cells on a disk of radius 100 px.
+        register(db_conn, image, {"refPixelX": 64.5, "refPixelY": 32.5, "rsun": 100.0,
+                                  "width": 128, "height": 64}, (128, 64))
+        commit(db_conn, query, 0, [record(image, v2_band(image, constant_cell), 0)], settings)
+        assert summary(db_conn, image, "skewness") == (1.5, 1.5, 1.5, 1.5, 1, 1)
+        assert summary(db_conn, image, "mean") == (
+            4.25, pytest.approx(1.5 + 0.1 * 5.5), 4.25, pytest.approx(1.5 + 0.9 * 5.5), 2, 0)
+    finally:
+        db_conn.execute("DELETE FROM images WHERE id = %s", (image,))
+
+
+def test_migration_009_summarises_the_cells_already_stored(
+        private_schemas: Callable[[Path], str], tmp_path: Path) -> None:  # noqa: F811
+    url = private_schemas(migrations_before(tmp_path, "009"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        register(conn, "stored-before", DISK_METADATA, (256, 256))
+        conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
+                     " mean, schema_version) SELECT 'stored-before', 64, r, c,"
+                     " r * 1000.0 + c + 0.01, 1"
+                     " FROM generate_series(0, 3) AS r, generate_series(0, 3) AS c")
+        assert SUMMARY_MIGRATION in migrate_schema(url)
+        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
+        assert summary(conn, "stored-before", "mean") == expected_summary(on_disk)

@@ -10,12 +10,10 @@ plugin and refuses anonymous callers is checked against it directly.
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import socket
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +34,7 @@ from nasaflow.settings import SAMPLES_DIR, Settings
 from nasaflow.webui.cache import safe_name
 
 from tests.conftest import AIRFLOW_URL
+from tests.integration.webui.serving import served_pages_fixture
 
 pytestmark = pytest.mark.services
 
@@ -89,29 +88,8 @@ def forget(conn: psycopg.Connection, image_id: str) -> None:
         shutil.rmtree(CACHE_DIR / kind / safe_name(image_id), ignore_errors=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def served_pages(settings: Settings) -> Iterator[None]:
-    """The nasaflow app on the test database, at PAGES, for the module."""
-    import uvicorn
-    from airflow.api_fastapi.app import init_auth_manager
-    from fastapi import FastAPI
-
-    from nasaflow.webui.app import create_app
-
-    init_auth_manager()
-    site = FastAPI()
-    site.mount("/nasaflow", create_app(settings, cache_dir=CACHE_DIR))
-    server = uvicorn.Server(uvicorn.Config(site, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [LISTENER]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the app did not start"
-        time.sleep(0.1)
-    yield
-    server.should_exit = True
-    thread.join(timeout=30)
-    shutil.rmtree(CACHE_DIR, ignore_errors=True)
+#: The app on the test database, at PAGES, for the module.
+served_pages = served_pages_fixture(CACHE_DIR, LISTENER)
 
 
 @pytest.fixture(scope="module")
@@ -142,22 +120,6 @@ def landed(data_db: psycopg.Connection,
     data_db.execute("DELETE FROM stream_batches WHERE query = %s", (landed.query,))
     forget(data_db, landed.full)
     forget(data_db, landed.partial)
-
-
-@pytest.fixture(scope="module")
-def access_token() -> str:
-    response = requests.post(f"{AIRFLOW_URL}/auth/token", timeout=30, json={
-        "username": os.environ["AIRFLOW_ADMIN_USER"],
-        "password": os.environ["AIRFLOW_ADMIN_PASSWORD"]})
-    response.raise_for_status()
-    return response.json()["access_token"]
-
-
-@pytest.fixture(scope="module")
-def web(access_token: str) -> requests.Session:
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {access_token}"
-    return session
 
 
 def heatmap_links(html: str, image_id: str) -> list[str]:

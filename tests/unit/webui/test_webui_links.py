@@ -8,7 +8,11 @@ from nasaflow.webui.links import Links
 def test_links_start_at_the_mount_root() -> None:
     links = Links("/nasaflow")
     assert links.index() == "/nasaflow/"
-    assert links.index(3) == "/nasaflow/?page=3"
+    assert links.index([("wavelength", "193"), ("wavelength", "304"), ("page", 2)]) == (
+        "/nasaflow/?wavelength=193&wavelength=304&page=2")
+    assert links.timeseries() == "/nasaflow/timeseries"
+    assert (links.timeseries_export([("parameter", "mean"), ("start", "2022-01-01")]) ==
+            "/nasaflow/timeseries/export.parquet?parameter=mean&start=2022-01-01")
     assert links.image("img_1", 64) == "/nasaflow/images/img_1?patch_size=64"
     assert links.icon() == "/nasaflow/icon.svg"
 
