@@ -57,9 +57,15 @@ SELECT DISTINCT ON (image_id) image_id, observed_at FROM {staged} WHERE {batch}
  ORDER BY image_id
 ON CONFLICT (image_id) DO NOTHING
 """).format(staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
+#: Only provenances not stored yet: ON CONFLICT alone would draw a value of the 2-byte
+#: key's sequence on every batch and exhaust it (see 010_provenance_keys.sql).
 _PROVENANCES = sql.SQL("""
 INSERT INTO cell_provenance ({provenance})
-SELECT DISTINCT {provenance} FROM {staged} WHERE {batch}
+SELECT DISTINCT {provenance} FROM {staged} AS s WHERE {batch}
+   AND NOT EXISTS (SELECT FROM cell_provenance AS v
+                    WHERE v.schema_version = s.schema_version
+                      AND v.convention IS NOT DISTINCT FROM s.convention
+                      AND v.calculator_version IS NOT DISTINCT FROM s.calculator_version)
 ON CONFLICT DO NOTHING
 """).format(provenance=_PROVENANCE, staged=sql.Identifier(STAGED_CELLS), batch=STAGED_BATCH)
 #: The keys of the batch's images: a few rows (one per image), handed back to _UPSERT.

@@ -98,7 +98,7 @@ def test_migration_007_keeps_every_row_of_the_old_table(
         before = conn.execute(f"SELECT {columns} FROM image_parameters ORDER BY 1, 2, 3, 4"
                               ).fetchall()
 
-        assert migrate_schema(old) == [STORAGE_MIGRATION]
+        assert migrate_schema(old)[0] == STORAGE_MIGRATION  # then the later ones
 
         after = conn.execute(f"SELECT {columns} FROM image_parameters ORDER BY 1, 2, 3, 4"
                              ).fetchall()
@@ -207,3 +207,24 @@ def test_the_view_answers_by_image_id_and_accepts_rows_like_the_table(url: str) 
                          " cell_col, schema_version) VALUES (%s, 16, 0, 0, 1)", (image,))
         conn.execute("DELETE FROM image_parameters WHERE image_id = %s", (image,))
         assert conn.execute("SELECT count(*) FROM image_cells").fetchone() == (0,)
+
+
+def test_a_known_provenance_draws_no_new_key(url: str) -> None:
+    """The 2-byte provenance key's sequence (32,767 values) advances only for a new
+    provenance, not on every batch or every row written through the view (010)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for batch in range(3):
+            land(conn, url, batch, [message(f"known-{batch}", "2014-03-03T00:00:00Z")])
+        for row in range(3):
+            conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row,"
+                         " cell_col, schema_version) VALUES ('known-0', 16, %s, 0, 1)", (row,))
+        (sequence,) = conn.execute(
+            "SELECT pg_get_serial_sequence('cell_provenance', 'provenance')").fetchall()[0]
+        assert conn.execute(f"SELECT last_value FROM {sequence}").fetchall() == [(1,)]
+        assert conn.execute("SELECT provenance FROM cell_provenance").fetchall() == [(1,)]
+        # A new provenance through the view takes the next key.
+        conn.execute("INSERT INTO image_parameters (image_id, patch_size, cell_row, cell_col,"
+                     " schema_version, convention, calculator_version)"
+                     " VALUES ('known-0', 16, 9, 0, 2, 'lab', '1.0')")
+        assert conn.execute("SELECT provenance FROM cell_provenance ORDER BY 1").fetchall() \
+            == [(1,), (2,)]
