@@ -316,7 +316,7 @@ def main() -> int:
     else:
         shutil.rmtree(work)
     finally:
-        with psycopg.connect(platform.db_url, autocommit=True) as conn:
+        with psycopg.connect(platform.db_owner_url, autocommit=True) as conn:
             cleanup(platform, conn, schema, topics)
     speedup = sink["sustained_rows_per_second"] / base
     median = statistics.median(delays)
