@@ -44,6 +44,9 @@ BEGIN
         DECLARE
             key integer;
             observed timestamptz;
+            -- First, as in 007: a version 2 row without its convention is refused here.
+            origin smallint := provenance_key(NEW.schema_version, NEW.convention,
+                                              NEW.calculator_version);
         BEGIN
             SELECT image_key, observed_at INTO key, observed FROM image_keys
              WHERE image_id = NEW.image_id;
@@ -57,8 +60,7 @@ BEGIN
                                      cell_row, cell_col, observed_on, provenance)
             VALUES (NEW.published_at, coalesce(NEW.landed_at, now()), %2$s, key,
                     NEW.patch_size, NEW.cell_row, NEW.cell_col, observation_day(observed),
-                    provenance_key(NEW.schema_version, NEW.convention,
-                                   NEW.calculator_version));
+                    origin);
             RETURN NEW;
         END
         $body$
