@@ -178,7 +178,8 @@ def form_run(ui: Page, ingest_dag: str) -> str:
     run_id_field.fill(run_id)
     expect(run_id_field).to_have_value(run_id)
     dialog.get_by_role("button", name="Trigger", exact=True).click()
-    expect(dialog).to_be_hidden()
+    # The dialog closes once the api-server created the run: seconds on a busy machine.
+    expect(dialog).to_be_hidden(timeout=30_000)
     return run_id
 
 
@@ -299,10 +300,12 @@ def test_plugin_filters_picks_cells_on_a_heat_map_charts_them_and_downloads_the_
     filters.get_by_label("To (UTC day)").fill(IMAGE_DAY)
     filters.get_by_role("checkbox", name=IMAGE_CHANNEL, exact=True).check()
     filters.get_by_role("button", name="Filter").click()
+    # The filtered page replaces the list: wait until only that day's channel is shown.
+    shown = frame.locator("div.image .meta")
+    expect(shown.filter(has_not_text=IMAGE_DAY)).to_have_count(0)
+    expect(shown.filter(has_not_text=f"{IMAGE_LABEL} ")).to_have_count(0)
     image_card(frame, IMAGE_ID)
     expect(filters.get_by_role("checkbox", name=IMAGE_CHANNEL, exact=True)).to_be_checked()
-    metas = frame.locator("div.image .meta").all_inner_texts()
-    assert metas and all(f"{IMAGE_LABEL} " in meta and IMAGE_DAY in meta for meta in metas), metas
     # The full-disk time series of the filtered channel opens from the list.
     frame.get_by_role("link", name="time series →").click()
     series_form = frame.get_by_role("form", name="Time series")
@@ -323,14 +326,15 @@ def test_plugin_filters_picks_cells_on_a_heat_map_charts_them_and_downloads_the_
     cols = int(cells.get_by_label("Col from").get_attribute("max") or "0") + 1
     box = heat_map.bounding_box()
     assert box is not None
-    # Away from cell borders at any grid size: (row, col) as the page computes them.
-    first, second = (Position(x=round(box["width"] * fx), y=round(box["height"] * fy))
-                     for fx, fy in ((0.33, 0.37), (0.58, 0.63)))
+    # Two cells, clicked at their centres (sub-pixel rounding cannot move a click to a
+    # neighbour): a third and two thirds of the way across the grid.
+    (row_from, col_from), (row_to, col_to) = ((rows // 3, cols // 3),
+                                              (2 * rows // 3, 2 * cols // 3))
+    first, second = (Position(x=(col + 0.5) * box["width"] / cols,
+                              y=(row + 0.5) * box["height"] / rows)
+                     for row, col in ((row_from, col_from), (row_to, col_to)))
     heat_map.click(position=first)
     heat_map.click(position=second, modifiers=["Shift"])
-    (row_from, col_from), (row_to, col_to) = (
-        (int(p["y"] / box["height"] * rows), int(p["x"] / box["width"] * cols))
-        for p in (first, second))
     for label, number in (("Row from", row_from), ("Row to", row_to), ("Col from", col_from),
                           ("Col to", col_to)):
         expect(cells.get_by_label(label)).to_have_value(str(number))
