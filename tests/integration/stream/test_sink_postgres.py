@@ -374,6 +374,8 @@ def test_the_stream_driver_exits_78_without_starting_on_an_unmigrated_database(
 DISK_METADATA = {"refPixelX": 128.5, "refPixelY": 128.5, "rsun": 110.0, "width": 256,
                  "height": 256}
 CORNERS = {(0, 0), (0, 3), (3, 0), (3, 3)}
+#: The cells of the 4 x 4 grid whose centres lie on the disk: all but the corners.
+ON_DISK = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
 
 
 def register(conn: psycopg.Connection, image: str, metadata: dict, size: tuple[int, int]
@@ -413,8 +415,7 @@ def test_a_batch_refreshes_the_full_disk_summary_of_its_images_with_its_cells(
         assert summary(db_conn, image, "mean") == expected_summary(top)
         # The image's other half lands in a later batch: its summary covers both halves.
         commit(db_conn, query, 1, [record(image, band(image, 1, 2, 2, 4), 1)], settings)
-        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
-        assert summary(db_conn, image, "mean") == expected_summary(on_disk)
+        assert summary(db_conn, image, "mean") == expected_summary(ON_DISK)
         assert db_conn.execute(
             "SELECT count(*) FROM image_parameter_summary AS s JOIN image_keys AS k"
             " USING (image_key) WHERE k.image_id = %s", (image,)).fetchone() == (
@@ -431,8 +432,7 @@ def test_cells_that_land_before_their_image_is_registered_are_summarised_at_regi
         commit(db_conn, query, 0, [record(image, band(image, 0, 1, 4, 4), 0)], settings)
         assert summary(db_conn, image, "mean") is None  # no header: no disk to speak of
         register(db_conn, image, DISK_METADATA, (256, 256))
-        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
-        assert summary(db_conn, image, "mean") == expected_summary(on_disk)
+        assert summary(db_conn, image, "mean") == expected_summary(ON_DISK)
         # Metadata corrected later (a smaller disk): the summary follows.
         db_conn.execute("UPDATE images SET source_ref = %s WHERE id = %s",
                         (json.dumps({"metadata": {**DISK_METADATA, "rsun": 50.0}}), image))
@@ -470,5 +470,4 @@ def test_migration_009_summarises_the_cells_already_stored(
                      " r * 1000.0 + c + 0.01, 1"
                      " FROM generate_series(0, 3) AS r, generate_series(0, 3) AS c")
         assert SUMMARY_MIGRATION in migrate_schema(url)
-        on_disk = [(r, c) for r in range(4) for c in range(4) if (r, c) not in CORNERS]
-        assert summary(conn, "stored-before", "mean") == expected_summary(on_disk)
+        assert summary(conn, "stored-before", "mean") == expected_summary(ON_DISK)
