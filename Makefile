@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 ENV := ops/with-env.sh
 PYTEST_ARGS ?=
+# default: one machine's engines (local Spark, one Kafka broker, LocalExecutor); cluster:
+# Spark standalone, three Kafka brokers, an S3 object store, Airflow on Celery (up/down/status).
+PROFILE ?= default
+export NASAFLOW_PROFILE := $(PROFILE)
 
 .PHONY: help setup up down status demo lint test test-unit bench clean
 
@@ -23,8 +27,9 @@ status:  ## report every local service with its health
 demo: up  ## run the pipeline end to end on the bundled sample date and print what landed
 	@$(ENV) python ops/demo.py
 
-# Service-free tests first, then real services, then through Airflow, then the browser.
-TEST_ORDER := tests/unit tests/dags tests/integration tests/e2e tests/browser
+# Service-free tests first, then real services, then through Airflow, then the browser,
+# then the cluster profile (the suite starts a cluster of its own beside the platform).
+TEST_ORDER := tests/unit tests/dags tests/integration tests/e2e tests/browser tests/cluster
 
 # ruff and mypy read their settings (rules, paths) from pyproject.toml.
 lint: setup  ## check the code: ruff (style, bugs, imports, Airflow rules) and mypy (types)

@@ -89,7 +89,7 @@ def stream_to_postgres() -> None:
         name="stream_to_postgres",
         application=str(STREAM_APPLICATION),
         jars=jars_glob(settings),
-        conf=spark_conf(settings),
+        conf=spark_conf(settings, stream=True),
         # The database comes from Airflow's connection store like Kafka's address below.
         env_vars={**submit_env(settings), "NASAFLOW_DB_URL": "{{ conn.nasaflow_db.get_uri() }}"},
         application_args=[

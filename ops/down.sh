@@ -10,6 +10,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 load_env
+if [ "${NASAFLOW_PROFILE:-default}" = cluster ]; then
+  # The cluster's programs only: PostgreSQL serves both profiles and stays up.
+  exec python -m nasaflow.operations.cluster down --home "${NASAFLOW_CLUSTER_HOME:-$LOCAL/cluster}"
+fi
 
 #: Seconds the task processes get to end after SIGTERM, and supervisord to stop services.
 TASK_GRACE="${NASAFLOW_DOWN_TASK_GRACE:-30}"

@@ -50,6 +50,17 @@ load_env() {
   export AIRFLOW_CONN_NASAFLOW_KAFKA="{\"conn_type\": \"generic\", \"host\": \"${NASAFLOW_KAFKA_BOOTSTRAP:-127.0.0.1:9092}\", \"extra\": {\"topic\": \"${NASAFLOW_KAFKA_TOPIC:-image-parameters}\"}}"
   export AIRFLOW_CONN_NASA_HELIOVIEWER="{\"conn_type\": \"http\", \"host\": \"$NASAFLOW_HELIOVIEWER_URL\"}"
   export AIRFLOW_CONN_NASA_APOD="{\"conn_type\": \"http\", \"host\": \"$NASAFLOW_APOD_URL\", \"password\": \"${NASAFLOW_APOD_API_KEY:-}\"}"
+  # make ... PROFILE=cluster (NASAFLOW_PROFILE): the cluster's own settings (Spark master, Kafka brokers, object store,
+  # Airflow with Celery) over the above, as written by its last `make up PROFILE=cluster`.
+  if [ "${NASAFLOW_PROFILE:-default}" = cluster ]; then
+    CLUSTER_HOME="${NASAFLOW_CLUSTER_HOME:-$LOCAL/cluster}"
+    if [ -f "$CLUSTER_HOME/cluster.env" ]; then
+      set -a
+      # shellcheck disable=SC1091
+      . "$CLUSTER_HOME/cluster.env"
+      set +a
+    fi
+  fi
 }
 
 # True when something listens on 127.0.0.1:PORT.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make up: start PostgreSQL, Kafka, the replay server and Airflow, and wait until healthy.
+# make up: start PostgreSQL, Kafka, the replay server and Airflow, and wait until healthy;
+# with PROFILE=cluster, PostgreSQL and the cluster profile's engines instead.
 # Idempotent: what already runs is left alone. `make down` stops only what this started.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -66,6 +67,13 @@ GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO :"owner";
 SQL
 done
 nasaflow migrate >/dev/null || die "data schema migration failed"
+
+# --- PROFILE=cluster: the engines as a cluster (nasaflow.operations.cluster) -----------------
+if [ "${NASAFLOW_PROFILE:-default}" = cluster ]; then
+  python -m nasaflow.operations.cluster up --home "${NASAFLOW_CLUSTER_HOME:-$LOCAL/cluster}" \
+    || die "the cluster did not come up, see ${NASAFLOW_CLUSTER_HOME:-$LOCAL/cluster}/logs"
+  exit 0
+fi
 
 # --- Airflow metadata, login, pool ------------------------------------------------------------
 schema_stamp=$(sha256sum "$VENV/.nasaflow-lock" | cut -c1-16)

@@ -23,7 +23,7 @@ SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 
 #: Fields holding a secret, in full or as a URL's password: repr never shows it.
-SECRET_VALUES = ("apod_api_key",)
+SECRET_VALUES = ("apod_api_key", "store_secret_key")
 SECRET_URLS = ("db_url", "db_owner_url", "db_reader_url")
 
 
@@ -77,6 +77,14 @@ class Settings:
     kafka_topic: str = "image-parameters"
     #: Where verified images are stored (<data_dir>/images/...) and quarantined.
     data_dir: str = str(LOCAL_DIR / "data")
+    #: Where verified images are published for the Spark executors to read: empty keeps
+    #: them in <data_dir>/images (one machine); an s3://<bucket>/<prefix> URI puts them in
+    #: the object store every worker reaches (the cluster profile), reached through the
+    #: endpoint and keys below. Run state and manifests stay in data_dir either way.
+    image_store: str = ""
+    store_endpoint: str = ""
+    store_access_key: str = ""
+    store_secret_key: str = ""
     #: Base URLs of the NASA APIs; `make up` points them at the replay server unless
     #: NASAFLOW_LIVE=1.
     helioviewer_url: str = "https://api.helioviewer.org"
@@ -154,6 +162,9 @@ class Settings:
     #: Folder of the Kafka connector and JDBC jars fetched by Maven at setup.
     spark_jars_dir: str = str(LOCAL_DIR / "jars" / "spark")
     spark_master: str = "local[2]"
+    #: Cores the stream application takes on a standalone cluster (spark.cores.max), so
+    #: the parameter jobs get the rest; local[N] ignores it.
+    spark_stream_cores: int = 1
     #: Address Spark drivers bind and advertise (SPARK_LOCAL_IP); loopback keeps a local
     #: run off the network.
     spark_local_ip: str = "127.0.0.1"
@@ -206,7 +217,14 @@ def isolated_for_tests(platform: Settings) -> Settings:
                    db_reader_url=twin(platform.db_reader_url),
                    kafka_topic=platform.kafka_topic + TEST_SUFFIX,
                    data_dir=platform.data_dir + TEST_SUFFIX,
+                   image_store=with_suffix(platform.image_store, TEST_SUFFIX),
                    checkpoint_dir=platform.checkpoint_dir + TEST_SUFFIX)
+
+
+def with_suffix(location: str, suffix: str) -> str:
+    """`location` (a folder or store URI) with `suffix` appended; empty stays empty (the
+    default: the images live under the data folder, which gets the suffix itself)."""
+    return location.rstrip("/") + suffix if location else location
 
 
 def _parse(raw: str, kind: object, name: str) -> object:

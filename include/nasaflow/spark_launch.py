@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from nasaflow import objectstore
 from nasaflow.settings import PROJECT_ROOT, Settings
 
 #: The Spark applications (thin wiring around the library).
@@ -21,26 +22,62 @@ STREAM_APPLICATION = PROJECT_ROOT / "spark_jobs" / "stream_to_postgres.py"
 STREAM_QUERY_NAME = "image_parameters_to_postgres"
 
 
+def uses_object_store(settings: Settings) -> bool:
+    """True when the checkpoints live in the object store (the cluster profile): the
+    stream then needs Hadoop's S3A connector and its settings."""
+    return objectstore.is_remote(settings.checkpoint_dir)
+
+
 def jars_glob(settings: Settings) -> str:
-    """--jars value: every jar fetched at setup (Kafka connector and its dependencies);
-    spark-submit expands the glob itself."""
-    return os.path.join(settings.spark_jars_dir, "*.jar")
+    """--jars value: every jar fetched at setup (Kafka connector and its dependencies, and
+    S3A's when the checkpoints are in the object store); spark-submit expands the globs."""
+    folders = [settings.spark_jars_dir]
+    if uses_object_store(settings):
+        folders.append(settings.spark_jars_dir + "-s3")
+    return ",".join(os.path.join(folder, "*.jar") for folder in folders)
 
 
 def submit_env(settings: Settings) -> dict[str, str]:
-    """Environment variables spark-submit needs beyond the platform's own."""
-    return {"SPARK_LOCAL_IP": settings.spark_local_ip}
+    """Environment variables spark-submit needs beyond the platform's own: the object
+    store's keys go to S3A through the AWS variables, never on the command line."""
+    env = {"SPARK_LOCAL_IP": settings.spark_local_ip}
+    if uses_object_store(settings):
+        env |= {"AWS_ACCESS_KEY_ID": settings.store_access_key,
+                "AWS_SECRET_ACCESS_KEY": settings.store_secret_key}
+    return env
 
 
-def spark_conf(settings: Settings, python: str = sys.executable) -> dict[str, str]:
+def spark_conf(settings: Settings, python: str = sys.executable, *,
+               stream: bool = False) -> dict[str, str]:
     """--conf values of every launch: the project's Python on driver and executors, the
-    driver on the loopback address, no web UI."""
-    return {
+    driver on the loopback address, no web UI; the stream takes at most
+    NASAFLOW_SPARK_STREAM_CORES of a standalone cluster (the rest stay for the parameter
+    jobs; local[N] ignores it), and reaches checkpoints in the object store through S3A."""
+    conf = {
         "spark.pyspark.python": python,
         "spark.pyspark.driver.python": python,
         "spark.driver.host": settings.spark_local_ip,
         "spark.driver.bindAddress": settings.spark_local_ip,
         "spark.ui.enabled": "false",
+    }
+    if stream:
+        conf["spark.cores.max"] = str(settings.spark_stream_cores)
+    if uses_object_store(settings):
+        conf |= s3a_conf(settings)
+    return conf
+
+
+def s3a_conf(settings: Settings) -> dict[str, str]:
+    """Hadoop's S3A settings for the object store at NASAFLOW_STORE_ENDPOINT (path-style
+    addressing, as S3-compatible stores serve it; keys from the AWS environment)."""
+    endpoint = settings.store_endpoint
+    return {
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        "spark.hadoop.fs.s3a.aws.credentials.provider":
+            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
     }
 
 
@@ -51,7 +88,8 @@ def submit_command(application: Path, settings: Settings, application_args: Sequ
     command = ["spark-submit", "--master", settings.spark_master]
     if with_jars:
         command += ["--jars", jars_glob(settings)]
-    for key, value in spark_conf(settings, python).items():
+    stream = application == STREAM_APPLICATION
+    for key, value in spark_conf(settings, python, stream=stream).items():
         command += ["--conf", f"{key}={value}"]
     return [*command, str(application), *application_args]
 

@@ -28,6 +28,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from nasaflow.images.jp2 import check_jpeg2000, is_jpeg2000
 from nasaflow.images.verify import looks_like
+from nasaflow.objectstore import read_bytes
 from nasaflow.sources.errors import CorruptImageError
 
 #: Single-channel Pillow modes kept with their raw values.
@@ -54,7 +55,8 @@ def load_image(path: str | Path) -> np.ndarray:
     """Decode an image file into a 2-D array of raw greyscale values.
 
     Args:
-        path: a JPEG 2000 (.jp2/.j2k), JPEG or PNG file, or anything else Pillow reads.
+        path: a JPEG 2000 (.jp2/.j2k), JPEG or PNG file, or anything else Pillow reads;
+            a local path or an object store URI (nasaflow.objectstore).
 
     Returns:
         2-D array (height, width): uint8 for 8-bit and colour images, uint16/int32/float32
@@ -71,7 +73,7 @@ def load_image(path: str | Path) -> np.ndarray:
             "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on in this process: truncated images "
             "would decode silently, so load_image refuses to run"
         )
-    data = Path(path).read_bytes()
+    data = read_bytes(str(path))
     if not data:
         raise ImageDecodeError(path, "empty file")
     expected = _jpeg2000_shape(path, data)

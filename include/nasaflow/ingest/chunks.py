@@ -147,6 +147,7 @@ def ingest_chunk(
     threads: int,
     pause: RunPause,
     log: Callable[[str], None] = print,
+    image_store: str = "",
 ) -> ChunkResult:
     """Download, verify and register a chunk's images with `threads` threads, adding
     each few verified images whose cells are not all landed to the manifest folder.
@@ -155,7 +156,7 @@ def ingest_chunk(
         chunk: the chunk (or its to_dict() form).
         clients: makes the NASA clients; called once per thread (an HTTP session is not
             shared between threads).
-        data_dir: root of the image store.
+        data_dir: root of the local image store.
         patch_size: the run's cell side (an image without a cell of it is quarantined).
         connect: opens a writer connection to the data database.
         manifest_dir: the run's manifest folder, followed by the Spark job.
@@ -163,6 +164,8 @@ def ingest_chunk(
         pause: the run's shared rate-limit pause: checked before each download, extended
             when a download meets a rate limit.
         log: where progress lines go (the task log).
+        image_store: the object store images are published to ("": none, see
+            nasaflow.ingest.fetch.download_image).
 
     Returns:
         The chunk's ChunkResult, when every image was verified or quarantined.
@@ -200,7 +203,7 @@ def ingest_chunk(
             local.clients = clients()
         try:
             return download_image(entry, clients=local.clients, data_dir=data_dir,
-                                  patch_size=patch_size)
+                                  patch_size=patch_size, image_store=image_store)
         except RetryLaterError as error:
             # The source wants a pause: every download of the run not started yet, in this
             # chunk and the others, pauses with this one (they run when rescheduled).

@@ -23,7 +23,7 @@ from nasaflow.images.jp2 import jp2_xml
 from nasaflow.images.quality import QualityPolicy
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.records import DOWNLOAD, DownloadedImage, PlannedImage, QuarantinedImage
-from nasaflow.ingest.store import store_path
+from nasaflow.ingest.store import publish, store_path
 from nasaflow.parameters.grid import cell_count
 from nasaflow.settings import get_settings
 from nasaflow.sources.download import ImageRequest, fetch_image
@@ -71,6 +71,7 @@ def download_image(
     data_dir: str | Path | None = None,
     patch_size: int | None = None,
     quality: QualityPolicy | None = None,
+    image_store: str = "",
 ) -> DownloadedImage:
     """Make a planned image present and verified in the image store.
 
@@ -80,6 +81,8 @@ def download_image(
         data_dir: root of the image store (default: settings.data_dir).
         patch_size: the run's cell side; an image it does not fit raises CellSizeError.
         quality: which QUALITY bits leave an image out (default: from settings).
+        image_store: the object store the verified image is published to (its URI is
+            then the image's path); empty: the file in `data_dir` is the image's path.
 
     Returns:
         The DownloadedImage (downloaded=False when a verified copy was already there).
@@ -120,10 +123,11 @@ def download_image(
     rejection = (quality or quality_policy()).rejection(planned.instrument, observed.quality)
     if rejection is not None:
         raise ExcludedImageError(f"{result.path.name}: {rejection}")
+    path = publish(result.path, root, image_store) if image_store else str(result.path)
     return DownloadedImage(
         id=planned.id, source=planned.source, instrument=planned.instrument,
         wavelength=planned.wavelength, observed_at=planned.observed_at, width=result.width,
-        height=result.height, sha256=result.sha256, path=str(result.path),
+        height=result.height, sha256=result.sha256, path=path,
         size_bytes=result.size, source_ref={**planned.source_ref, "url": planned.url},
         downloaded=result.downloaded, exposure_s=observed.exposure_s, t_obs=observed.t_obs,
         wavelength_a=observed.wavelength_a, quality=observed.quality)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasaflow import objectstore
 from nasaflow.ingest.chunks import ChunkDownloadError, ChunkResult, chunk_plan, ingest_chunk
 from nasaflow.ingest.clients import SourceClients
 from nasaflow.ingest.landed_assets import landed_asset, landed_partitions
@@ -197,7 +198,8 @@ def download_chunk(settings: Settings, chunk: dict[str, Any], params: dict[str, 
     pause = RunPause.of_run(run.data_dir, run_id)
     try:
         result = ingest_chunk(chunk, clients=lambda: SourceClients.from_settings(run),
-                              data_dir=run.data_dir, patch_size=params["patch_size"],
+                              data_dir=run.data_dir, image_store=run.image_store,
+                              patch_size=params["patch_size"],
                               connect=lambda: writer_connection(params["target"]),
                               manifest_dir=manifest_folder(settings, params["target"], run_id),
                               threads=settings.download_threads, pause=pause)
@@ -286,7 +288,7 @@ def finish(settings: Settings, closed: dict[str, Any], params: dict[str, Any]) -
             paths = [row[0] for row in conn.execute(
                 "SELECT path FROM images WHERE id = ANY(%s)", (list(closed["expected"]),))]
         for path in paths:
-            Path(path).unlink(missing_ok=True)
+            objectstore.delete(path)
         print(f"dropped {len(paths)} landed image files (rows keep sha256 and path)")
     problems = []
     if closed["quarantined"]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+from nasaflow import objectstore
 from nasaflow.images.verify import EXTENSIONS
 from nasaflow.ingest.records import PlannedImage
 from nasaflow.sources.errors import UnknownWavelengthError, UnsafeNameError
@@ -72,3 +73,15 @@ def _directory(planned: PlannedImage, observed: datetime) -> str:
         return f"{observed:%Y/%m}"
     raise UnsafeNameError(f"refused to store {shown(name)}: unknown source "
                           f"{shown(planned.source)}")
+
+
+def publish(local: Path, data_dir: Path, image_store: str) -> str:
+    """Put the verified image at `local` (inside <data_dir>/images) into the object store
+    `image_store` under the same relative key, unless an object of its size is already
+    there (a re-run of the day uploads nothing); returns its URI, the path the Spark
+    executors read. The local copy stays, as the ingest worker's cache."""
+    key = local.relative_to(Path(data_dir) / "images").as_posix()
+    location = objectstore.join(image_store, key)
+    if objectstore.size_of(location) != local.stat().st_size:
+        objectstore.put_file(local, location)
+    return location

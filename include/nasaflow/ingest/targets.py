@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from nasaflow.settings import TEST_SUFFIX, Settings
+from nasaflow.settings import TEST_SUFFIX, Settings, with_suffix
 
 PLATFORM = "platform"
 TEST = "test"
@@ -87,4 +87,5 @@ def run_settings(settings: Settings, target: str = PLATFORM) -> Settings:
         apod_url=apod.host or settings.apod_url,
         apod_api_key=apod.password or "",
         data_dir=settings.data_dir + target_suffix(target),
+        image_store=with_suffix(settings.image_store, target_suffix(target)),
     )

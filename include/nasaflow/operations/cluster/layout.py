@@ -30,11 +30,11 @@ PORTS: dict[str, int] = {
     "kafka_3": 9392,
     "kafka_3_controller": 9393,
     "store_master": 9333,
-    "store_master_grpc": 19333,
+    "store_master_grpc": 9433,
     "store_volume": 8380,
-    "store_volume_grpc": 18380,
+    "store_volume_grpc": 8480,
     "store_filer": 8888,
-    "store_filer_grpc": 18888,
+    "store_filer_grpc": 8988,
     "store_s3": 8333,
     "redis": 6379,
     "airflow_api": 8180,
@@ -45,7 +45,7 @@ PORTS: dict[str, int] = {
 
 #: The user's cluster lives here; the suite's in a folder and offset of its own.
 DEFAULT_HOME = LOCAL_DIR / "cluster"
-#: The test suite's cluster: ports shifted by this much (all stay below 40000, under
+#: The test suite's cluster: ports shifted by this much (all stay below 32768, under
 #: Linux's ephemeral range).
 TEST_PORT_OFFSET = 20000
 

@@ -1,0 +1,45 @@
+"""The suite's own cluster: the cluster profile started at its own ports (shifted by
+TEST_PORT_OFFSET) and folder (.local/cluster_test), once per session, and stopped at its
+end. A cluster profile the user runs (.local/cluster, the well-known ports) is never used.
+
+Its processes start from the suite's environment (the test copies of the database), with
+the two names a test run suffixes itself (topic, data folder) put back to the platform's,
+so runs with target=test use <topic>_test and <data_dir>_test on the suite's cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from nasaflow.operations.cluster.launcher import down, up
+from nasaflow.operations.cluster.layout import TEST_PORT_OFFSET, ClusterLayout
+from nasaflow.settings import LOCAL_DIR, TEST_SUFFIX, Settings, with_suffix
+
+from tests.cluster.clusterkit import Cluster
+from tests.conftest import PLATFORM_SETTINGS
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def cluster(settings: Settings) -> Iterator[Cluster]:
+    """The running suite's cluster, with the suite's settings pointed at its engines."""
+    import os
+
+    layout = ClusterLayout(home=LOCAL_DIR / f"cluster{TEST_SUFFIX}", port_offset=TEST_PORT_OFFSET)
+    environ = {**os.environ, "NASAFLOW_KAFKA_TOPIC": PLATFORM_SETTINGS.kafka_topic,
+               "NASAFLOW_DATA_DIR": PLATFORM_SETTINGS.data_dir}
+    env = up(layout, environ=environ)
+    engines = Settings.from_env({**environ, **env})
+    cluster_settings = replace(
+        settings, spark_master=engines.spark_master, kafka_bootstrap=engines.kafka_bootstrap,
+        image_store=with_suffix(engines.image_store, TEST_SUFFIX),
+        checkpoint_dir=with_suffix(engines.checkpoint_dir, TEST_SUFFIX),
+        store_endpoint=engines.store_endpoint, store_access_key=engines.store_access_key,
+        store_secret_key=engines.store_secret_key)
+    try:
+        yield Cluster(layout, env, cluster_settings)
+    finally:
+        down(layout)

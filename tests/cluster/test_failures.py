@@ -1,0 +1,228 @@
+"""The cluster profile loses a machine and carries on: the parameter job survives the loss
+of the Spark worker running its tasks, publishing and streaming survive the loss of the
+Kafka broker leading a partition being written, and a killed stream driver resumes from
+its checkpoint in the object store; every cell lands exactly once each time.
+
+Each test ingests its own day of a synthetic archive (one channel, 2048 x 2048 images
+every 30 minutes: 48 images, 1,024 cells each) into the object store and the test
+database, runs the real Spark applications on the suite's cluster, and prints what it
+measured (run time, recovery time)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from nasaflow import objectstore
+from nasaflow.messaging.admin import ensure_topic
+from nasaflow.replay.archive import ArchiveConfig
+from nasaflow.replay.server import ReplayServer
+from nasaflow.settings import SAMPLES_DIR
+from nasaflow.sources.helioviewer import source_for
+from nasaflow.spark_launch import (
+    COMPUTE_APPLICATION,
+    STREAM_APPLICATION,
+    start_submitted,
+    stop_submitted,
+)
+
+from tests.cluster.clusterkit import Cluster, day_of, ingest_day, landed_cells, wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+WAVELENGTH = "171"
+CADENCE_MINUTES = 30
+SIDE = 2048
+CELLS_PER_IMAGE = (SIDE // 64) ** 2
+COMPUTE_APP = "nasaflow-compute-parameters"
+
+
+@pytest.fixture(scope="module")
+def archive(cluster: Cluster) -> Iterator[str]:
+    """The suite's archive server: AIA 171 every 30 minutes, 2048 x 2048 images."""
+    config = ArchiveConfig({source_for(WAVELENGTH).source_id: CADENCE_MINUTES * 60},
+                           timedelta(minutes=25), pool_size=2, side=SIDE,
+                           cache_dir=Path(cluster.settings.data_dir) / "replay-archive")
+    with ReplayServer("127.0.0.1", 0, samples_dir=SAMPLES_DIR, archive=config) as server:
+        yield server.url
+
+
+def new_topic(cluster: Cluster) -> str:
+    """A topic of the test's own, replicated on the three brokers."""
+    name = f"cluster-test-{uuid.uuid4().hex[:8]}"
+    ensure_topic(cluster.settings.kafka_bootstrap, name, partitions=2, replication=3)
+    return name
+
+
+def published(cluster: Cluster, topic: str) -> int:
+    """Messages in the topic so far (sum of its partitions' end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=cluster.settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def partition_leader(cluster: Cluster, topic: str, partition: int = 0) -> int:
+    """The node id of the broker leading one partition of `topic`."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.settings.kafka_bootstrap)
+    try:
+        described = admin.describe_topics([topic])[0]
+    finally:
+        admin.close()
+    return next(int(p["leader"]) for p in described["partitions"]
+                if p["partition"] == partition)
+
+
+@contextmanager
+def stream(cluster: Cluster, topic: str, query: str, log: Path,
+           *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The stream application on the cluster, draining `topic` into the test database on
+    a checkpoint in the object store; stopped on exit."""
+    process = start_stream(cluster, topic, query, log, *extra)
+    try:
+        yield process
+    finally:
+        stop_submitted(process)
+
+
+def start_stream(cluster: Cluster, topic: str, query: str, log: Path,
+                 *extra: str) -> subprocess.Popen[bytes]:
+    args = ["--topic", topic, "--query-name", query,
+            "--checkpoint", checkpoint_of(cluster, query), "--trigger-seconds", "2",
+            "--bootstrap", cluster.settings.kafka_bootstrap, *extra]
+    return start_submitted(STREAM_APPLICATION, cluster.settings, args, log, with_jars=True)
+
+
+def checkpoint_of(cluster: Cluster, query: str) -> str:
+    return objectstore.join(cluster.settings.checkpoint_dir, query)
+
+
+def start_compute(cluster: Cluster, manifest: Path, topic: str,
+                  log: Path) -> subprocess.Popen[bytes]:
+    args = ["--manifest", str(manifest), "--topic", topic,
+            "--bootstrap", cluster.settings.kafka_bootstrap,
+            "--report", str(manifest / "report.json")]
+    return start_submitted(COMPUTE_APPLICATION, cluster.settings, args, log)
+
+
+def test_the_parameter_job_survives_the_loss_of_the_worker_running_its_tasks(
+        cluster: Cluster, archive: str, tmp_path: Path) -> None:
+    ids = ingest_day(cluster.settings, archive, day_of(0), WAVELENGTH, CADENCE_MINUTES,
+                     tmp_path / "manifest")
+    assert len(ids) == 48
+    # Executors read the images from the object store, not from the driver's disk.
+    paths = stored_paths(cluster, ids)
+    assert all(path.startswith("s3://") for path in paths), paths[:3]
+    topic = new_topic(cluster)
+    with stream(cluster, topic, f"cluster_worker_{uuid.uuid4().hex[:6]}", tmp_path / "s.log"):
+        started = time.monotonic()
+        job = start_compute(cluster, tmp_path / "manifest", topic, tmp_path / "compute.log")
+        wait_for(lambda: published(cluster, topic) > 0, 300, "the job's first messages")
+        placed = cluster.executors_by_worker(COMPUTE_APP)
+        victim = max(placed, key=lambda number: placed[number])
+        assert placed[victim] > 0, placed
+        before = published(cluster, topic)
+        killed_at = cluster.kill_host(f"spark-worker-{victim}")
+        assert job.poll() is None, "the job ended before the worker was lost"
+        assert job.wait(timeout=900) == 0, (tmp_path / "compute.log").read_text()[-3000:]
+        job_s = time.monotonic() - started
+        back_s = cluster.wait_running(f"spark-worker-{victim}") - killed_at
+        landed_s = wait_for(lambda: landed_cells(cluster.settings, ids)
+                            >= CELLS_PER_IMAGE * len(ids), 600, "every cell landed")
+    assert landed_cells(cluster.settings, ids) == CELLS_PER_IMAGE * len(ids)
+    print(f"worker loss: killed worker {victim} after {before} messages; job "
+          f"{job_s:.0f} s; worker back in {back_s:.1f} s; all cells landed "
+          f"{landed_s:.0f} s after the job")
+
+
+def test_publishing_and_streaming_survive_the_loss_of_a_partition_leader(
+        cluster: Cluster, archive: str, tmp_path: Path) -> None:
+    ids = ingest_day(cluster.settings, archive, day_of(1), WAVELENGTH, CADENCE_MINUTES,
+                     tmp_path / "manifest")
+    topic = new_topic(cluster)
+    with stream(cluster, topic, f"cluster_broker_{uuid.uuid4().hex[:6]}", tmp_path / "s.log"):
+        job = start_compute(cluster, tmp_path / "manifest", topic, tmp_path / "compute.log")
+        # Mid-publish and mid-stream: the stream has landed cells, the job still publishes.
+        wait_for(lambda: landed_cells(cluster.settings, ids) > 0, 600, "the first cells")
+        leader = partition_leader(cluster, topic)
+        killed_at = cluster.kill_host(f"kafka-{leader}")
+        assert job.poll() is None, "the job ended before the broker was lost"
+        assert job.wait(timeout=900) == 0, (tmp_path / "compute.log").read_text()[-3000:]
+        new_leader = partition_leader(cluster, topic)
+        back_s = cluster.wait_running(f"kafka-{leader}") - killed_at
+        wait_for(lambda: landed_cells(cluster.settings, ids) >= CELLS_PER_IMAGE * len(ids),
+                 600, "every cell landed")
+    assert new_leader != leader
+    assert landed_cells(cluster.settings, ids) == CELLS_PER_IMAGE * len(ids)
+    print(f"broker loss: leader {leader} of partition 0 killed, {new_leader} took over; "
+          f"broker back in {back_s:.1f} s")
+
+
+def test_a_killed_stream_driver_resumes_from_its_checkpoint_in_the_store(
+        cluster: Cluster, archive: str, tmp_path: Path) -> None:
+    ids = ingest_day(cluster.settings, archive, day_of(2), WAVELENGTH, CADENCE_MINUTES,
+                     tmp_path / "manifest")
+    topic = new_topic(cluster)
+    job = start_compute(cluster, tmp_path / "manifest", topic, tmp_path / "compute.log")
+    assert job.wait(timeout=900) == 0, (tmp_path / "compute.log").read_text()[-3000:]
+    query = f"cluster_resume_{uuid.uuid4().hex[:6]}"
+    # A few messages per micro-batch, so the backlog takes several batches to drain.
+    first = start_stream(cluster, topic, query, tmp_path / "first.log",
+                         "--max-offsets-per-trigger", "8")
+    try:
+        wait_for(lambda: landed_cells(cluster.settings, ids) > 0, 600, "the first batches")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        stop_submitted(first)
+    landed_before = landed_cells(cluster.settings, ids)
+    assert landed_before < CELLS_PER_IMAGE * len(ids), "drained before the kill"
+    commits = committed_batches(cluster, query)
+    assert commits, "no committed batch in the checkpoint in the store"
+    killed_at = time.monotonic()
+    with stream(cluster, topic, query, tmp_path / "second.log", "--wait-for-lock", "120"):
+        wait_for(lambda: landed_cells(cluster.settings, ids) >= CELLS_PER_IMAGE * len(ids),
+                 600, "every cell landed after the restart")
+        resumed_s = time.monotonic() - killed_at
+    assert landed_cells(cluster.settings, ids) == CELLS_PER_IMAGE * len(ids)
+    with psycopg.connect(cluster.settings.db_url) as conn:
+        batches = [row[0] for row in conn.execute(
+            "SELECT batch_id FROM stream_batches WHERE query = %s ORDER BY batch_id", (query,))]
+    # One checkpoint: the restarted driver went on from its batch ids, it did not start over.
+    assert batches == list(range(len(batches))) and len(batches) > len(commits)
+    print(f"stream driver loss: killed with {landed_before} cells landed and "
+          f"{len(commits)} batches committed in the store; all landed {resumed_s:.0f} s "
+          f"after the kill, {len(batches)} batches in all")
+
+
+def stored_paths(cluster: Cluster, ids: list[str]) -> list[str]:
+    with psycopg.connect(cluster.settings.db_url) as conn:
+        return [row[0] for row in conn.execute("SELECT path FROM images WHERE id = ANY(%s)",
+                                               (ids,))]
+
+
+def committed_batches(cluster: Cluster, query: str) -> list[str]:
+    """The batch files of the checkpoint's commit log, listed in the object store."""
+    from pyarrow import fs as pafs
+
+    filesystem, path = objectstore.resolve(objectstore.join(checkpoint_of(cluster, query),
+                                                            "commits"), cluster.settings)
+    infos = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return sorted(info.base_name for info in infos
+                  if info.type == pafs.FileType.File and info.base_name.isdigit())
