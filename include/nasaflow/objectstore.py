@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pyarrow import fs as pafs
-
 from nasaflow.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # pyarrow is imported where a store is used: decoding a local file
+    from pyarrow import fs as pafs  # (every Spark task) does not pay for its import
 
 #: URI schemes of the object store. s3a:// is Hadoop's name for the same objects (Spark's
 #: checkpoints); both resolve to the same bucket and key.
@@ -46,6 +48,8 @@ def join(base: str, *parts: str) -> str:
 @lru_cache(maxsize=4)
 def _s3(endpoint: str, access_key: str, secret_key: str) -> pafs.S3FileSystem:
     """One S3 client per endpoint and key pair, reused by every call of the process."""
+    from pyarrow import fs as pafs
+
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise StoreError(f"NASAFLOW_STORE_ENDPOINT must be an http(s):// URL, got {endpoint!r}")
@@ -57,6 +61,8 @@ def _s3(endpoint: str, access_key: str, secret_key: str) -> pafs.S3FileSystem:
 
 def resolve(location: str, settings: Settings | None = None) -> tuple[pafs.FileSystem, str]:
     """The file system holding `location` and the path within it."""
+    from pyarrow import fs as pafs
+
     split = urlsplit(location)
     if split.scheme in S3_SCHEMES:
         settings = settings or get_settings()
@@ -82,6 +88,8 @@ def read_bytes(location: str, settings: Settings | None = None) -> bytes:
         FileNotFoundError: nothing is stored there.
         StoreError: the store could not be reached or refused the read.
     """
+    if not is_remote(location):
+        return Path(location.removeprefix("file://")).read_bytes()
     filesystem, path = resolve(location, settings)
     try:
         with filesystem.open_input_stream(path) as stream:
@@ -98,6 +106,8 @@ def put_file(local_path: str | os.PathLike[str], location: str,
              settings: Settings | None = None) -> None:
     """Copy the local file `local_path` to `location` (one PUT per object on S3, so readers
     see the whole object or none of it)."""
+    from pyarrow import fs as pafs
+
     filesystem, path = resolve(location, settings)
     try:
         if isinstance(filesystem, pafs.LocalFileSystem):
@@ -110,6 +120,8 @@ def put_file(local_path: str | os.PathLike[str], location: str,
 
 def size_of(location: str, settings: Settings | None = None) -> int | None:
     """The size in bytes of the object or file at `location`, None if there is none."""
+    from pyarrow import fs as pafs
+
     filesystem, path = resolve(location, settings)
     try:
         info = filesystem.get_file_info(path)
