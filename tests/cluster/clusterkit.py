@@ -11,22 +11,30 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from nasaflow import objectstore
 from nasaflow.ingest import SourceClients, plan_images
 from nasaflow.ingest.chunks import ingest_chunk
 from nasaflow.ingest.pause import RunPause
 from nasaflow.manifest import close_manifest
+from nasaflow.messaging.admin import ensure_topic
 from nasaflow.operations.cluster.layout import ClusterLayout
 from nasaflow.settings import Settings
-from nasaflow.sources.helioviewer import HelioviewerClient
-from nasaflow.sources.http import HttpClient
+from nasaflow.spark_launch import (
+    COMPUTE_APPLICATION,
+    STREAM_APPLICATION,
+    start_submitted,
+    stop_submitted,
+)
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,7 @@ def ingest_day(settings: Settings, archive_url: str, day: datetime, wavelength: 
     """A day of one channel of the archive downloaded, verified, published to the object
     store, registered in the test database and written to a closed manifest folder, as
     nasa_ingest's chunks do; returns the image ids."""
-    http = HttpClient()
-    clients = SourceClients(http, HelioviewerClient(archive_url, http), archive_url, "")
+    clients = SourceClients.from_settings(replace(settings, helioviewer_url=archive_url))
     plan = plan_images(day, day + timedelta(days=1), ["helioviewer"], [wavelength],
                        cadence_minutes, clients=clients)
     entries = [entry.to_dict() for entry in plan if entry.status == "download"]
@@ -132,3 +139,67 @@ def day_of(offset_days: int) -> datetime:
     """A UTC midnight well inside the archive's indexed range, distinct per test."""
     base = datetime(2023, 3, 1, tzinfo=UTC)
     return base + timedelta(days=offset_days)
+
+
+def new_topic(cluster: Cluster) -> str:
+    """A topic of the test's own, replicated on the three brokers."""
+    name = f"cluster-test-{uuid.uuid4().hex[:8]}"
+    ensure_topic(cluster.settings.kafka_bootstrap, name, partitions=2, replication=3)
+    return name
+
+
+def published(cluster: Cluster, topic: str) -> int:
+    """Messages in the topic so far (sum of its partitions' end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=cluster.settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def partition_leader(cluster: Cluster, topic: str, partition: int = 0) -> int:
+    """The node id of the broker leading one partition of `topic`."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.settings.kafka_bootstrap)
+    try:
+        described = admin.describe_topics([topic])[0]
+    finally:
+        admin.close()
+    return next(int(p["leader"]) for p in described["partitions"]
+                if p["partition"] == partition)
+
+
+@contextmanager
+def stream(cluster: Cluster, topic: str, query: str, log: Path,
+           *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The stream application on the cluster, draining `topic` into the test database on
+    a checkpoint in the object store; stopped on exit."""
+    process = start_stream(cluster, topic, query, log, *extra)
+    try:
+        yield process
+    finally:
+        stop_submitted(process)
+
+
+def start_stream(cluster: Cluster, topic: str, query: str, log: Path,
+                 *extra: str) -> subprocess.Popen[bytes]:
+    args = ["--topic", topic, "--query-name", query,
+            "--checkpoint", checkpoint_of(cluster, query), "--trigger-seconds", "2",
+            "--bootstrap", cluster.settings.kafka_bootstrap, *extra]
+    return start_submitted(STREAM_APPLICATION, cluster.settings, args, log, with_jars=True)
+
+
+def checkpoint_of(cluster: Cluster, query: str) -> str:
+    return objectstore.join(cluster.settings.checkpoint_dir, query)
+
+
+def start_compute(cluster: Cluster, manifest: Path, topic: str,
+                  log: Path) -> subprocess.Popen[bytes]:
+    args = ["--manifest", str(manifest), "--topic", topic,
+            "--bootstrap", cluster.settings.kafka_bootstrap,
+            "--report", str(manifest / "report.json")]
+    return start_submitted(COMPUTE_APPLICATION, cluster.settings, args, log)

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,19 +22,26 @@ import psycopg
 import pytest
 
 from nasaflow import objectstore
-from nasaflow.messaging.admin import ensure_topic
 from nasaflow.replay.archive import ArchiveConfig
 from nasaflow.replay.server import ReplayServer
 from nasaflow.settings import SAMPLES_DIR
 from nasaflow.sources.helioviewer import source_for
-from nasaflow.spark_launch import (
-    COMPUTE_APPLICATION,
-    STREAM_APPLICATION,
-    start_submitted,
-    stop_submitted,
-)
+from nasaflow.spark_launch import stop_submitted
 
-from tests.cluster.clusterkit import Cluster, day_of, ingest_day, landed_cells, wait_for
+from tests.cluster.clusterkit import (
+    Cluster,
+    checkpoint_of,
+    day_of,
+    ingest_day,
+    landed_cells,
+    new_topic,
+    partition_leader,
+    published,
+    start_compute,
+    start_stream,
+    stream,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -55,70 +60,6 @@ def archive(cluster: Cluster) -> Iterator[str]:
                            cache_dir=Path(cluster.settings.data_dir) / "replay-archive")
     with ReplayServer("127.0.0.1", 0, samples_dir=SAMPLES_DIR, archive=config) as server:
         yield server.url
-
-
-def new_topic(cluster: Cluster) -> str:
-    """A topic of the test's own, replicated on the three brokers."""
-    name = f"cluster-test-{uuid.uuid4().hex[:8]}"
-    ensure_topic(cluster.settings.kafka_bootstrap, name, partitions=2, replication=3)
-    return name
-
-
-def published(cluster: Cluster, topic: str) -> int:
-    """Messages in the topic so far (sum of its partitions' end offsets)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=cluster.settings.kafka_bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
-
-
-def partition_leader(cluster: Cluster, topic: str, partition: int = 0) -> int:
-    """The node id of the broker leading one partition of `topic`."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=cluster.settings.kafka_bootstrap)
-    try:
-        described = admin.describe_topics([topic])[0]
-    finally:
-        admin.close()
-    return next(int(p["leader"]) for p in described["partitions"]
-                if p["partition"] == partition)
-
-
-@contextmanager
-def stream(cluster: Cluster, topic: str, query: str, log: Path,
-           *extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """The stream application on the cluster, draining `topic` into the test database on
-    a checkpoint in the object store; stopped on exit."""
-    process = start_stream(cluster, topic, query, log, *extra)
-    try:
-        yield process
-    finally:
-        stop_submitted(process)
-
-
-def start_stream(cluster: Cluster, topic: str, query: str, log: Path,
-                 *extra: str) -> subprocess.Popen[bytes]:
-    args = ["--topic", topic, "--query-name", query,
-            "--checkpoint", checkpoint_of(cluster, query), "--trigger-seconds", "2",
-            "--bootstrap", cluster.settings.kafka_bootstrap, *extra]
-    return start_submitted(STREAM_APPLICATION, cluster.settings, args, log, with_jars=True)
-
-
-def checkpoint_of(cluster: Cluster, query: str) -> str:
-    return objectstore.join(cluster.settings.checkpoint_dir, query)
-
-
-def start_compute(cluster: Cluster, manifest: Path, topic: str,
-                  log: Path) -> subprocess.Popen[bytes]:
-    args = ["--manifest", str(manifest), "--topic", topic,
-            "--bootstrap", cluster.settings.kafka_bootstrap,
-            "--report", str(manifest / "report.json")]
-    return start_submitted(COMPUTE_APPLICATION, cluster.settings, args, log)
 
 
 def test_the_parameter_job_survives_the_loss_of_the_worker_running_its_tasks(
