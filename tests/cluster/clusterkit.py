@@ -143,7 +143,12 @@ def day_of(offset_days: int) -> datetime:
 
 def new_topic(cluster: Cluster) -> str:
     """A topic of the test's own, replicated on the three brokers."""
-    name = f"cluster-test-{uuid.uuid4().hex[:8]}"
+    return ensure_cluster_topic(cluster, f"cluster-test-{uuid.uuid4().hex[:8]}")
+
+
+def ensure_cluster_topic(cluster: Cluster, name: str) -> str:
+    """`name` on the cluster's brokers with replication 3 (min.insync.replicas 2 is the
+    brokers' default); returns it."""
     ensure_topic(cluster.settings.kafka_bootstrap, name, partitions=2, replication=3)
     return name
 
