@@ -5,19 +5,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from collections.abc import Mapping
 
 from nasaflow.settings import get_settings
 
+#: Partitions of the parameter topic (architecture.md: at least 2), as `make up` creates it
+#: in both profiles.
+DEFAULT_PARTITIONS = 2
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: int = 1) -> int:
-    """Create `topic` if absent, grow it to `partitions` if smaller; returns its partitions."""
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS,
+                 replication: int = 1, configs: Mapping[str, str] | None = None) -> int:
+    """Create `topic` if absent, grow it to `partitions` if smaller; returns its partitions.
+    `replication` and the topic `configs` (e.g. min.insync.replicas) apply at creation:
+    an existing topic keeps its own."""
     from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
     from kafka.errors import InvalidPartitionsError, TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nasaflow-admin")
     try:
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics([NewTopic(topic, partitions, replication)])
+            admin.create_topics([NewTopic(topic, partitions, replication,
+                                          topic_configs=dict(configs or {}))])
         described = admin.describe_topics([topic])[0]
         current = len(described["partitions"])
         if current < partitions:
@@ -31,7 +40,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 2, replication: i
         admin.close()
 
 
-def recreate_topic(bootstrap: str, topic: str, partitions: int = 2,
+def recreate_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS,
                    timeout_s: float = 60) -> None:
     """Delete `topic` if it exists and create it empty. Deletion is asynchronous: creation
     waits until the broker no longer lists the old one.
@@ -58,7 +67,7 @@ def recreate_topic(bootstrap: str, topic: str, partitions: int = 2,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS)
     args = parser.parse_args()
     settings = get_settings()
     count = ensure_topic(settings.kafka_bootstrap, settings.kafka_topic, args.partitions)
