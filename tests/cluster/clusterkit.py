@@ -174,8 +174,8 @@ def partition_leader(cluster: Cluster, topic: str, partition: int = 0) -> int:
         described = admin.describe_topics([topic])[0]
     finally:
         admin.close()
-    return next(int(p["leader"]) for p in described["partitions"]
-                if p["partition"] == partition)
+    return next(int(p["leader_id"]) for p in described["partitions"]
+                if p["partition_index"] == partition)
 
 
 @contextmanager

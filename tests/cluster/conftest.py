@@ -15,7 +15,7 @@ import pytest
 
 from nasaflow.operations.cluster.launcher import down, up
 from nasaflow.operations.cluster.layout import TEST_PORT_OFFSET, ClusterLayout
-from nasaflow.settings import LOCAL_DIR, TEST_SUFFIX, Settings, with_suffix
+from nasaflow.settings import LOCAL_DIR, TEST_SUFFIX, Settings, get_settings, with_suffix
 
 from tests.cluster.clusterkit import Cluster
 from tests.conftest import PLATFORM_SETTINGS
@@ -29,9 +29,17 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
     import os
 
     layout = ClusterLayout(home=LOCAL_DIR / f"cluster{TEST_SUFFIX}", port_offset=TEST_PORT_OFFSET)
-    environ = {**os.environ, "NASAFLOW_KAFKA_TOPIC": PLATFORM_SETTINGS.kafka_topic,
-               "NASAFLOW_DATA_DIR": PLATFORM_SETTINGS.data_dir}
-    env = up(layout, environ=environ)
+    platform_names = {"NASAFLOW_KAFKA_TOPIC": PLATFORM_SETTINGS.kafka_topic,
+                      "NASAFLOW_DATA_DIR": PLATFORM_SETTINGS.data_dir}
+    environ = {**os.environ, **platform_names}
+    # The components read the settings of this process (the topic they provision and
+    # name in nasaflow_kafka): for the start, the names a test run suffixes itself.
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in platform_names.items():
+            patch.setenv(key, value)
+        get_settings.cache_clear()
+        env = up(layout, environ=environ)
+    get_settings.cache_clear()
     engines = Settings.from_env({**environ, **env})
     cluster_settings = replace(
         settings, spark_master=engines.spark_master, kafka_bootstrap=engines.kafka_bootstrap,

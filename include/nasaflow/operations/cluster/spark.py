@@ -1,7 +1,8 @@
 """Spark standalone: a master and two workers from the installed pyspark distribution.
 
-Each worker offers one core, so an application with two executors has one on each worker
-and the loss of a worker costs half the executors, never all of them. The daemons run
+Each worker offers two task slots; Spark spreads an application's executors over both
+workers, so the loss of a worker costs half the executors, never all of them, and the
+stream (capped at NASAFLOW_SPARK_STREAM_CORES) leaves slots on both to the parameter jobs. The daemons run
 through `spark-class` in the foreground (not sbin/start-*.sh, which fork them away), so
 supervisord owns their processes. Executors run in each worker's own work folder.
 """
@@ -25,7 +26,7 @@ HOST = "127.0.0.1"
 #: Worker N uses the ports spark_worker_N and spark_worker_N_ui.
 WORKER_IDS = (1, 2)
 #: What each worker offers to executors.
-WORKER_CORES = 1
+WORKER_CORES = 2
 WORKER_MEMORY = "2g"
 #: Heap of the master and worker daemons themselves (Spark's default is 1g each).
 DAEMON_MEMORY = "512m"

@@ -103,7 +103,7 @@ def test_spark_master_runs_in_the_foreground_on_shifted_ports(layout: ClusterLay
 
 
 @pytest.mark.parametrize("worker_id", [1, 2])
-def test_each_spark_worker_offers_one_core_from_its_own_folder(
+def test_each_spark_worker_offers_two_slots_from_its_own_folder(
         layout: ClusterLayout, worker_id: int) -> None:
     worker = _program(spark.programs(layout), f"spark-worker-{worker_id}")
     work_dir = str(layout.data(f"spark-worker-{worker_id}"))
@@ -111,7 +111,7 @@ def test_each_spark_worker_offers_one_core_from_its_own_folder(
         "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
         "--port", str(PORTS[f"spark_worker_{worker_id}"] + OFFSET),
         "--webui-port", str(PORTS[f"spark_worker_{worker_id}_ui"] + OFFSET),
-        "--cores", "1", "--memory", "2g", "--work-dir", work_dir,
+        "--cores", "2", "--memory", "2g", "--work-dir", work_dir,
         f"spark://127.0.0.1:{PORTS['spark_master'] + OFFSET}"]
     assert worker.environment["SPARK_WORKER_DIR"] == work_dir
     assert worker.environment["SPARK_LOCAL_IP"] == "127.0.0.1"
