@@ -129,9 +129,21 @@ def client_env(layout: ClusterLayout) -> dict[str, str]:
 
 
 def redis_conf(layout: ClusterLayout) -> Path:
-    """Redis's configuration: it holds the password, so it is written by `prepare` with
-    mode 0600 and Redis reads it from there rather than from its command line."""
+    """Redis's configuration file (written by `write_redis_conf`)."""
     return layout.run / "redis.conf"
+
+
+def write_redis_conf(layout: ClusterLayout) -> Path:
+    """Write Redis's configuration with mode 0600 from its first byte: it holds the
+    password, which Redis reads from there rather than from its command line."""
+    path = redis_conf(layout)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".part")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(_redis_conf_text(layout))
+    os.replace(temporary, path)
+    return path
 
 
 def _redis_conf_text(layout: ClusterLayout) -> str:
@@ -185,7 +197,7 @@ def prepare(layout: ClusterLayout) -> None:
     for folder in (airflow_home(layout), layout.logs / "airflow", layout.data("redis"),
                    layout.run):
         folder.mkdir(parents=True, exist_ok=True)
-    _write_private(redis_conf(layout), _redis_conf_text(layout))
+    write_redis_conf(layout)
     created = _ensure_database(layout)
     stamp_file = layout.run / "airflow-db.migrated"
     stamp = f"{_lock_stamp()} {metadata_database(layout)}"
@@ -201,15 +213,6 @@ def _lock_stamp() -> str:
     only with its version, i.e. with the lock."""
     stamp = VENV / ".nasaflow-lock"
     return stamp.read_text().strip() if stamp.exists() else "unknown"
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write `path` with mode 0600 from its first byte (it holds a secret)."""
-    temporary = path.with_name(path.name + ".part")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def _ensure_database(layout: ClusterLayout) -> bool:
