@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make setup: install whatever is missing, change nothing that exists.
-#   - Debian packages: PostgreSQL with pg_partman (and Chromium for the browser tests) when absent
+#   - Debian packages: PostgreSQL with pg_partman (Chromium for the browser tests, Redis for
+#     the cluster profile) when absent
 #   - .venv with the locked Python dependencies (uv), nasaflow installed editable
 #   - Kafka broker jars and Spark's Kafka connector + PostgreSQL JDBC jars via Maven
 #   - Strimzi's CRDs, generated from its Maven jars (schemas of deploy/kubernetes)
@@ -24,6 +25,11 @@ ls /usr/share/postgresql/*/extension/pg_partman.control >/dev/null 2>&1 \
 if [ "${NASAFLOW_SKIP_BROWSER:-0}" != "1" ]; then
   command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+fi
+# Redis: the cluster profile's Celery broker (make up PROFILE=cluster, and the suite's
+# cluster tests, which `make test` runs); NASAFLOW_SKIP_CLUSTER=1 skips it.
+if [ "${NASAFLOW_SKIP_CLUSTER:-0}" != "1" ]; then
+  command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || die "installing ${apt_packages[*]} needs root (apt-get)"

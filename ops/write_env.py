@@ -65,6 +65,8 @@ def defaults(existing: dict[str, str]) -> dict[str, str]:
         "NASAFLOW_APOD_API_KEY": "DEMO_KEY",
         "NASAFLOW_REPLAY_PORT": "8081",
         "KAFKA_CLUSTER_ID": _kafka_cluster_id(),
+        # The cluster profile's Celery broker (nasaflow.operations.cluster.airflow).
+        "NASAFLOW_REDIS_PASSWORD": _token(),
     }
 
 

@@ -46,13 +46,14 @@ def test_env_is_private_and_replaced_by_rename_keeping_its_values(write_env: Mod
     assert path.read_text().startswith("# mine\n")
 
 
-def test_each_role_and_the_superuser_get_their_own_password(write_env: ModuleType,
-                                                            tmp_path: Path) -> None:
+def test_each_role_the_superuser_and_redis_get_their_own_password(write_env: ModuleType,
+                                                                   tmp_path: Path) -> None:
     write_env.main(tmp_path / ".env")
     values = write_env.read_env(tmp_path / ".env")
     passwords = [values[key] for key in ("POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD",
                                          "NASAFLOW_DB_PASSWORD", "NASAFLOW_DB_WRITER_PASSWORD",
-                                         "NASAFLOW_DB_READER_PASSWORD")]
+                                         "NASAFLOW_DB_READER_PASSWORD",
+                                         "NASAFLOW_REDIS_PASSWORD")]
     assert len(set(passwords)) == len(passwords)
     roles = [url_user(values[key]) for key in ("NASAFLOW_DB_OWNER_URL", "NASAFLOW_DB_URL",
                                                "NASAFLOW_DB_READER_URL")]
@@ -61,7 +62,7 @@ def test_each_role_and_the_superuser_get_their_own_password(write_env: ModuleTyp
 
 
 def test_a_data_url_of_the_owner_role_is_moved_to_the_writer(write_env: ModuleType,
-                                                            tmp_path: Path) -> None:
+                                                                   tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text("NASAFLOW_DB_PASSWORD=old\n"
                     "NASAFLOW_DB_URL=postgresql://nasaflow:old@127.0.0.1:5432/nasaflow\n")

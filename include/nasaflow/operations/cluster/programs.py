@@ -20,7 +20,8 @@ class Program:
 
     name: str
     command: Sequence[str]
-    environment: Mapping[str, str] = field(default_factory=dict)
+    #: Settings over supervisord's own environment; may hold secrets, so never in repr.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
     #: Lower starts first (supervisord starts by priority, stops in reverse).
     priority: int = 50
     #: Seconds a process must stay up to count as started.
