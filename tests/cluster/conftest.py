@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
+from nasaflow.operations.cluster import airflow
 from nasaflow.operations.cluster.launcher import down, up
 from nasaflow.operations.cluster.layout import TEST_PORT_OFFSET, ClusterLayout
-from nasaflow.settings import LOCAL_DIR, TEST_SUFFIX, Settings, get_settings, with_suffix
+from nasaflow.settings import (
+    LOCAL_DIR,
+    TEST_SUFFIX,
+    Settings,
+    get_settings,
+    with_database,
+    with_suffix,
+)
 
 from tests.cluster.clusterkit import Cluster
 from tests.conftest import PLATFORM_SETTINGS
@@ -29,9 +38,13 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
     import os
 
     layout = ClusterLayout(home=LOCAL_DIR / f"cluster{TEST_SUFFIX}", port_offset=TEST_PORT_OFFSET)
+    # nasa_ingest starts today: unpausing it makes no catch-up runs beside the tests'.
     platform_names = {"NASAFLOW_KAFKA_TOPIC": PLATFORM_SETTINGS.kafka_topic,
-                      "NASAFLOW_DATA_DIR": PLATFORM_SETTINGS.data_dir}
+                      "NASAFLOW_DATA_DIR": PLATFORM_SETTINGS.data_dir,
+                      "NASAFLOW_INGEST_START_DATE": f"{datetime.now(UTC):%Y-%m-%d}"}
     environ = {**os.environ, **platform_names}
+    # A metadata database of its own, made afresh: no run of an earlier session remains.
+    drop_database(airflow.metadata_database(layout))
     # The components read the settings of this process (the topic they provision and
     # name in nasaflow_kafka): for the start, the names a test run suffixes itself.
     with pytest.MonkeyPatch.context() as patch:
@@ -51,3 +64,16 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
         yield Cluster(layout, env, cluster_settings)
     finally:
         down(layout)
+        drop_database(airflow.metadata_database(layout))
+
+
+def drop_database(name: str) -> None:
+    """Drop the suite's cluster metadata database as its owner (Airflow's role)."""
+    import os
+
+    import psycopg
+
+    assert name.startswith("airflow_cluster_"), name
+    owner = with_database(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], "postgres")
+    with psycopg.connect(owner.replace("+psycopg2", ""), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -33,7 +33,7 @@ def components() -> list[Component]:
     others' data goes there), then Spark, then Airflow (its tasks use all three)."""
     from nasaflow.operations.cluster import airflow, kafka, spark, store
 
-    return [store, kafka, spark, airflow]  # type: ignore[list-item]
+    return [store, kafka, spark, airflow]
 
 
 def cluster_env(layout: ClusterLayout, parts: Sequence[Component]) -> dict[str, str]:
@@ -48,12 +48,18 @@ def cluster_env(layout: ClusterLayout, parts: Sequence[Component]) -> dict[str, 
 
 def write_env_file(path: Path, env: Mapping[str, str]) -> None:
     """KEY=VALUE lines, shell-quoted, readable only by the owner (they hold secrets)."""
+    lines = [f"{key}={shlex.quote(value)}\n" for key, value in sorted(env.items())]
+    write_private(path, "# Written by `make up PROFILE=cluster`; sourced by ops/with-env.sh.\n"
+                  + "".join(lines))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, readable and writable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".part")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("# Written by `make up PROFILE=cluster`; sourced by ops/with-env.sh.\n")
-        handle.writelines(f"{key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
+        handle.write(text)
     os.replace(temporary, path)
 
 
@@ -96,7 +102,8 @@ def up(layout: ClusterLayout, *, timeout_s: float = 300,
     for part in parts:
         part.prepare(layout)
     programs = [program for part in parts for program in part.programs(layout)]
-    _conf(layout).write_text(render_supervisord(layout, programs), encoding="utf-8")
+    # Owner-only, as the env file: the programs' environments hold secrets.
+    write_private(_conf(layout), render_supervisord(layout, programs))
     if supervisord_pid(layout) is None:
         log(f"starting the cluster's supervisord ({len(programs)} programs, {layout.home})")
         subprocess.run([_venv_bin("supervisord"), "-c", str(_conf(layout))], env=process_env,

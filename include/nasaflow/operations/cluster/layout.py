@@ -39,8 +39,6 @@ PORTS: dict[str, int] = {
     "redis": 6379,
     "airflow_api": 8180,
     "airflow_scheduler_health": 8975,
-    "celery_worker_1_logs": 8793,
-    "celery_worker_2_logs": 8794,
 }
 
 #: The user's cluster lives here; the suite's in a folder and offset of its own.
