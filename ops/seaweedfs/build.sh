@@ -20,14 +20,16 @@ if [ -x "$BIN" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$MODULE@$VERSION" ]; then
   exit 0
 fi
 command -v go >/dev/null 2>&1 || die "Go is missing: SeaweedFS (the cluster profile's object store) is built from source with Go 1.26.6 or newer (https://go.dev/doc/install, or a golang-go Debian package that new)"
-mkdir -p "$LOCAL/bin"
+mkdir -p "$LOCAL/bin" "$LOGS"
 # GOTOOLCHAIN=local: a Go older than the module asks for fails with that message instead
 # of trying to download a toolchain.
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 say "downloading $MODULE@$VERSION from the Go module proxy"
-dir=$(go mod download -json "$MODULE@$VERSION" >"$LOGS/weed-download.json" 2>"$LOGS/weed-build.log" \
-      && "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])' <"$LOGS/weed-download.json") \
-  || die "go mod download $MODULE@$VERSION failed (Go module proxy unreachable?), see $LOGS/weed-build.log"
+go mod download -json "$MODULE@$VERSION" >"$LOGS/weed-download.json" 2>"$LOGS/weed-build.log" \
+  || die "go mod download $MODULE@$VERSION failed (Go module proxy unreachable?), see $LOGS/weed-build.log and $LOGS/weed-download.json"
+# The module's folder in Go's module cache ("Dir" of the JSON answer).
+dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$LOGS/weed-download.json")
+[ -d "$dir" ] || die "go mod download named no module folder, see $LOGS/weed-download.json"
 say "building weed (about five minutes the first time), log in $LOGS/weed-build.log"
 (cd "$dir" && go build -o "$BIN.tmp" ./weed) >>"$LOGS/weed-build.log" 2>&1 \
   || { rm -f "$BIN.tmp"; die "building weed failed, see $LOGS/weed-build.log"; }

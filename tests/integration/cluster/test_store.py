@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from nasaflow.operations.cluster import store
-from nasaflow.operations.cluster.layout import ClusterLayout
+from nasaflow.operations.cluster.layout import PORTS, ClusterLayout
 from nasaflow.operations.cluster.programs import render_supervisord
 from nasaflow.settings import get_settings
 from nasaflow.spark_launch import spark_conf
@@ -62,8 +62,9 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterLayout]:
         while problem is not None and time.monotonic() < deadline:
             time.sleep(1)
             problem = store.check(layout)
-        assert problem is None, (f"store not usable after {START_TIMEOUT_S}s: {problem}\n"
-                                 f"{(layout.logs / 'store.log').read_text()[-3000:]}")
+        logs = "\n".join(f"== {log.name}\n{log.read_text()[-2000:]}"
+                         for log in sorted(layout.logs.glob(f"{store.NAME}-*.log")))
+        assert problem is None, f"store not usable after {START_TIMEOUT_S}s: {problem}\n{logs}"
         store.provision(layout)
         yield layout
     finally:
@@ -118,6 +119,21 @@ def test_objects_round_trip_through_pyarrow(s3: S3FileSystem) -> None:
 
     listed = s3.get_file_info(FileSelector(f"{PREFIX}/objects"))
     assert [(info.base_name, info.size) for info in listed] == [("image.jp2", len(payload))]
+
+
+def test_store_listens_on_loopback_at_the_layout_ports_only(layout: ClusterLayout) -> None:
+    """Every socket SeaweedFS listens on is one of the layout's store ports, on 127.0.0.1:
+    none of weed's own defaults (Iceberg 8181, Lance 9101, gRPC at port + 10000) is left
+    to collide with another cluster or to face the network."""
+    import psutil  # type: ignore[import-untyped]  # ships no stubs; none in the lock
+
+    supervisord = psutil.Process(int((layout.run / "supervisord.pid").read_text()))
+    listening = {(conn.laddr.ip, conn.laddr.port)
+                 for process in supervisord.children(recursive=True)
+                 for conn in process.net_connections(kind="inet")
+                 if conn.status == psutil.CONN_LISTEN}
+    assert listening == {("127.0.0.1", layout.port(name))
+                         for name in PORTS if name.startswith("store_")}
 
 
 def test_provision_keeps_an_existing_bucket(layout: ClusterLayout, s3: S3FileSystem) -> None:

@@ -2,9 +2,9 @@
 
 Images and the stream's checkpoints live here, reached by URI (s3:// from Python through
 pyarrow, s3a:// from Spark), so any executor on any host reads what any other process
-wrote. One `weed server` process runs SeaweedFS's four parts (master: volume placement;
-volume server: the bytes; filer: the names; S3 gateway), as a small deployment does; a
-production one runs them as separate processes on several hosts with the same flags.
+wrote. SeaweedFS's parts run as separate processes, as on a production cluster (where
+each runs on hosts of its own, with the same flags): the master (volume placement), a
+volume server (the bytes), and the filer (the names) with the S3 gateway inside it.
 Every port is named by the layout and bound to 127.0.0.1 only (weed's defaults would add
 an Iceberg catalog, a Lance namespace and telemetry to the internet: all switched off).
 
@@ -79,7 +79,7 @@ def prepare(layout: ClusterLayout) -> None:
     if not os.access(WEED_BINARY, os.X_OK):
         raise FileNotFoundError(f"{WEED_BINARY} is missing: run `NASAFLOW_PROFILE=cluster "
                                 "make setup` (ops/seaweedfs/build.sh builds it)")
-    for folder in ("master", "volume"):
+    for folder in ("master", "volume", "filer"):
         (layout.data(NAME) / folder).mkdir(parents=True, exist_ok=True)
     layout.run.mkdir(parents=True, exist_ok=True)
     path = s3_config_path(layout)
@@ -90,25 +90,35 @@ def prepare(layout: ClusterLayout) -> None:
 
 
 def programs(layout: ClusterLayout) -> list[Program]:
-    """`weed server` with master, volume server, filer and S3 gateway, on the layout's
-    ports; the filer's metadata (leveldb) goes to the master's folder."""
+    """SeaweedFS's parts as three processes, started in this order and stopped in the
+    reverse one (supervisord's priorities): the master, the volume server, then the filer
+    with the S3 gateway. Stopped first, the filer still reaches the volume server to
+    flush its metadata log; as one `weed server` process its parts stop in no such order.
+    """
     data, port = layout.data(NAME), layout.port
-    command = [
-        str(WEED_BINARY), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-dir={data / 'volume'}", f"-master.dir={data / 'master'}",
-        f"-master.port={port('store_master')}", f"-master.port.grpc={port('store_master_grpc')}",
-        f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}", "-master.telemetry=false",
-        f"-volume.port={port('store_volume')}", f"-volume.port.grpc={port('store_volume_grpc')}",
-        "-volume.max=0", f"-volume.preStopSeconds={VOLUME_PRE_STOP_SECONDS}",
-        "-filer", f"-filer.port={port('store_filer')}",
-        f"-filer.port.grpc={port('store_filer_grpc')}",
-        f"-filer.localSocket={layout.run / 'store-filer.sock'}",
-        "-s3", f"-s3.port={port('store_s3')}", f"-s3.port.grpc={port('store_s3_grpc')}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false",
-        f"-s3.config={s3_config_path(layout)}",
-        f"-s3.localSocket={layout.run / 'store-s3.sock'}",
+    weed, loopback = str(WEED_BINARY), ["-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+    # host:port.grpc_port: how weed names a server whose gRPC port is not port + 10000.
+    master = f"{layout.address('store_master')}.{port('store_master_grpc')}"
+    return [
+        Program(name=f"{NAME}-master", priority=10, startsecs=3, command=[
+            weed, "master", *loopback, "-peers=none", f"-mdir={data / 'master'}",
+            f"-port={port('store_master')}", f"-port.grpc={port('store_master_grpc')}",
+            f"-volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}", "-telemetry=false"]),
+        Program(name=f"{NAME}-volume", priority=11, startsecs=3, command=[
+            weed, "volume", *loopback, f"-master={master}", f"-dir={data / 'volume'}",
+            "-max=0", f"-port={port('store_volume')}",
+            f"-port.grpc={port('store_volume_grpc')}",
+            f"-preStopSeconds={VOLUME_PRE_STOP_SECONDS}"]),
+        Program(name=f"{NAME}-filer", priority=12, startsecs=3, command=[
+            weed, "filer", *loopback, f"-master={master}",
+            f"-defaultStoreDir={data / 'filer'}", f"-port={port('store_filer')}",
+            f"-port.grpc={port('store_filer_grpc')}",
+            f"-localSocket={layout.run / 'store-filer.sock'}",
+            "-s3", f"-s3.port={port('store_s3')}", f"-s3.port.grpc={port('store_s3_grpc')}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false",
+            f"-s3.config={s3_config_path(layout)}",
+            f"-s3.localSocket={layout.run / 'store-s3.sock'}"]),
     ]
-    return [Program(name=NAME, command=command, priority=10, startsecs=3)]
 
 
 def filesystem(layout: ClusterLayout) -> S3FileSystem:
