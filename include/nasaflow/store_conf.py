@@ -43,6 +43,10 @@ def s3a_conf(endpoint: str, access_key: str, secret_key: str) -> dict[str, str]:
     - plain HTTP on loopback, and a fixed region (no lookup at AWS);
     - the keys given here only, never the AWS provider chain (environment variables,
       ~/.aws, the EC2 metadata service) that might find another account's keys.
+
+    No committer or change-detection setting is needed: SeaweedFS returns the ETags S3A's
+    change detection compares, and does the copies and deletes of S3A's renames (the
+    streaming checkpoint's commits; tests/integration/cluster/test_store.py).
     """
     if not endpoint.startswith(("http://", "https://")):
         raise ValueError(f"expected the store endpoint as http(s)://host:port, got {endpoint!r}")
