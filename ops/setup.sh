@@ -4,6 +4,9 @@
 #     the cluster profile) when absent
 #   - .venv with the locked Python dependencies (uv), nasaflow installed editable
 #   - Kafka broker jars and Spark's Kafka connector + PostgreSQL JDBC jars via Maven
+#   - hadoop-aws and the AWS SDK modules S3A needs (Spark's s3a:// URIs) via Maven
+#   - SeaweedFS's weed (the cluster profile's object store), built with Go from its
+#     pinned module (make test runs the cluster tests; NASAFLOW_SKIP_CLUSTER=1 skips it)
 #   - Strimzi's CRDs, generated from its Maven jars (schemas of deploy/kubernetes)
 #   - .env with generated secrets and settings (existing keys are kept)
 #   - Kafka storage formatted once (KRaft)
@@ -73,9 +76,17 @@ fetch_jars() {  # fetch_jars NAME: ops/NAME/pom.xml -> .local/jars/NAME
 }
 fetch_jars kafka
 fetch_jars spark
+# S3A (s3a:// URIs) for Spark: the cluster profile's images and checkpoints in the store.
+fetch_jars spark-s3
 # Strimzi's CRD generator: the schemas the Kubernetes manifests are validated against.
 fetch_jars strimzi
 "$ROOT/ops/strimzi/generate-crds.sh"
+
+# --- the cluster profile's object store (SeaweedFS), built from Go source -----------------
+# Minutes the first time, ~20 s with Go's module and build caches warm, then nothing.
+if [ "${NASAFLOW_SKIP_CLUSTER:-0}" != "1" ]; then
+  "$ROOT/ops/seaweedfs/build.sh"
+fi
 
 # --- .env: generated secrets and settings ---------------------------------------------------
 "$VENV/bin/python" "$ROOT/ops/write_env.py" "$ROOT/.env"

@@ -67,6 +67,10 @@ def defaults(existing: dict[str, str]) -> dict[str, str]:
         "KAFKA_CLUSTER_ID": _kafka_cluster_id(),
         # The cluster profile's Celery broker (nasaflow.operations.cluster.airflow).
         "NASAFLOW_REDIS_PASSWORD": _token(),
+        # The cluster profile's object store (S3 API): an AWS-shaped key pair, 20 and 40
+        # characters, none of them a '/' (S3 signatures split the credential on it).
+        "NASAFLOW_STORE_ACCESS_KEY": secrets.token_hex(10).upper(),
+        "NASAFLOW_STORE_SECRET_KEY": _token(30),
     }
 
 

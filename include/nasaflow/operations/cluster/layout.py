@@ -36,6 +36,7 @@ PORTS: dict[str, int] = {
     "store_filer": 8888,
     "store_filer_grpc": 8988,
     "store_s3": 8333,
+    "store_s3_grpc": 8433,
     "redis": 6379,
     "airflow_api": 8180,
     "airflow_scheduler_health": 8975,
