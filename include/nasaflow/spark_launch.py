@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nasaflow import objectstore
 from nasaflow.settings import PROJECT_ROOT, Settings
+from nasaflow.store_conf import REGION, S3A_JARS_DIR
 
 #: The Spark applications (thin wiring around the library).
 COMPUTE_APPLICATION = PROJECT_ROOT / "spark_jobs" / "compute_parameters.py"
@@ -33,7 +34,7 @@ def jars_glob(settings: Settings) -> str:
     S3A's when the checkpoints are in the object store); spark-submit expands the globs."""
     folders = [settings.spark_jars_dir]
     if uses_object_store(settings):
-        folders.append(settings.spark_jars_dir + "-s3")
+        folders.append(str(S3A_JARS_DIR))
     return ",".join(os.path.join(folder, "*.jar") for folder in folders)
 
 
@@ -73,7 +74,7 @@ def s3a_conf(settings: Settings) -> dict[str, str]:
     endpoint = settings.store_endpoint
     return {
         "spark.hadoop.fs.s3a.endpoint": endpoint,
-        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+        "spark.hadoop.fs.s3a.endpoint.region": REGION,
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
         "spark.hadoop.fs.s3a.aws.credentials.provider":

@@ -30,9 +30,9 @@ if TYPE_CHECKING:  # pyarrow loads in a second; only check and provision need it
 NAME = "store"
 #: Built by ops/seaweedfs/build.sh (make setup with NASAFLOW_PROFILE=cluster).
 WEED_BINARY = LOCAL_DIR / "bin" / "weed"
-#: Where the cluster's processes keep their data in the store (NASAFLOW_DATA_DIR: images,
-#: read by Python and Spark; NASAFLOW_CHECKPOINT_DIR: written by Spark only, hence s3a).
-DATA_URI = f"s3://{BUCKET}/data"
+#: Where the cluster's processes publish images (NASAFLOW_IMAGE_STORE) and keep the
+#: stream's checkpoints (NASAFLOW_CHECKPOINT_DIR, as Hadoop's s3a:// for Spark).
+IMAGES_URI = f"s3://{BUCKET}/images"
 CHECKPOINT_URI = f"s3a://{BUCKET}/checkpoints"
 #: The size at which the master starts a new volume file. weed's default (30 GB) suits
 #: dedicated disks; smaller volumes leave room on a shared one (each bucket claims seven
@@ -160,5 +160,5 @@ def client_env(layout: ClusterLayout) -> Mapping[str, str]:
     checkpoints."""
     access_key, secret_key = credentials()
     return {ENDPOINT_ENV: endpoint(layout), ACCESS_KEY_ENV: access_key,
-            SECRET_KEY_ENV: secret_key, "NASAFLOW_DATA_DIR": DATA_URI,
+            SECRET_KEY_ENV: secret_key, "NASAFLOW_IMAGE_STORE": IMAGES_URI,
             "NASAFLOW_CHECKPOINT_DIR": CHECKPOINT_URI}

@@ -1,6 +1,5 @@
-"""The cluster profile's object store, for real: SeaweedFS's weed under a supervisord of its
-own (ports shifted by PORT_OFFSET, data in a temporary folder), reached as S3 by pyarrow
-and as s3a:// by Spark (hadoop-aws with the AWS SDK modules of ops/spark-s3).
+"""The cluster profile's object store, for real: the suite's cluster's SeaweedFS, reached as
+S3 by pyarrow and as s3a:// by Spark (hadoop-aws with the AWS SDK modules of ops/spark-s3).
 
 What the platform relies on: objects round-trip; only the generated keys get in; a
 streaming query's checkpoint in the store lets a restarted query resume where the last one
@@ -10,76 +9,34 @@ stopped; executors read image bytes from the store (binaryFile), not from a loca
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from nasaflow.operations.cluster import store
 from nasaflow.operations.cluster.layout import PORTS, ClusterLayout
-from nasaflow.operations.cluster.programs import render_supervisord
-from nasaflow.settings import get_settings
-from nasaflow.spark_launch import spark_conf
-from nasaflow.store_conf import BUCKET, SECRET_KEY_ENV, s3a_conf, s3a_jars
+from nasaflow.spark_launch import spark_conf, submit_env
+from nasaflow.store_conf import BUCKET, SECRET_KEY_ENV, s3a_jars
+
+from tests.cluster.clusterkit import Cluster
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
 
-#: This module's store runs beside the suite's cluster (offset 20000) and a user's (0).
-PORT_OFFSET = 22000
-#: Seconds weed may take to answer S3 requests after supervisord started it.
-START_TIMEOUT_S = 60
 #: Every object of this module lives under this prefix of the bucket.
-PREFIX = f"{BUCKET}/test-store"
-_BIN = Path(sys.executable).parent
+PREFIX = f"{BUCKET}/test-store-{uuid.uuid4().hex[:8]}"
 
-
-def _supervisorctl(conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(_BIN / "supervisorctl"), "-c", str(conf), *args],
-                          capture_output=True, text=True, timeout=60)
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterLayout]:
-    """A store of its own, started as the launcher does it (prepare, programs under
-    supervisord, check until usable, provision), shut down with its supervisord."""
-    layout = ClusterLayout(home=tmp_path_factory.mktemp("store-cluster"),
-                           port_offset=PORT_OFFSET)
-    store.prepare(layout)
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    conf = layout.run / "supervisord.conf"
-    conf.write_text(render_supervisord(layout, store.programs(layout)))
-    subprocess.run([str(_BIN / "supervisord"), "-c", str(conf)], check=True, timeout=30)
-    pid = int((layout.run / "supervisord.pid").read_text())
-    try:
-        deadline, problem = time.monotonic() + START_TIMEOUT_S, store.check(layout)
-        while problem is not None and time.monotonic() < deadline:
-            time.sleep(1)
-            problem = store.check(layout)
-        logs = "\n".join(f"== {log.name}\n{log.read_text()[-2000:]}"
-                         for log in sorted(layout.logs.glob(f"{store.NAME}-*.log")))
-        assert problem is None, f"store not usable after {START_TIMEOUT_S}s: {problem}\n{logs}"
-        store.provision(layout)
-        yield layout
-    finally:
-        _supervisorctl(conf, "shutdown")
-        deadline = time.monotonic() + 60
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.5)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def layout(cluster: Cluster) -> ClusterLayout:
+    return cluster.layout
 
 
 @pytest.fixture(scope="module")
@@ -88,24 +45,25 @@ def s3(layout: ClusterLayout) -> S3FileSystem:
 
 
 @pytest.fixture(scope="module")
-def spark(layout: ClusterLayout) -> Iterator[SparkSession]:
-    """A local[2] session whose s3a:// URIs reach the module's store; the S3A jars on the
-    driver's class path (where Hadoop looks up filesystems), as spark-submit --jars would
-    put them for a cluster's executors."""
+def spark(cluster: Cluster) -> Iterator[SparkSession]:
+    """A local[2] session whose s3a:// URIs reach the cluster's store with the platform's
+    launch settings (nasaflow.spark_launch: S3A's settings, the keys in the JVM's
+    environment); the S3A jars on the driver's class path (where Hadoop looks up
+    filesystems), as spark-submit --jars puts them."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master("local[2]").appName("test-store")
-    env = store.client_env(layout)
-    conf = {**spark_conf(get_settings()),
-            **s3a_conf(env["NASAFLOW_STORE_ENDPOINT"], env["NASAFLOW_STORE_ACCESS_KEY"],
-                       env["NASAFLOW_STORE_SECRET_KEY"]),
+    conf = {**spark_conf(cluster.settings),
             "spark.driver.extraClassPath": os.pathsep.join(s3a_jars()),
             "spark.sql.shuffle.partitions": "2"}
     for key, value in conf.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    yield session
-    session.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in submit_env(cluster.settings).items():
+            patch.setenv(key, value)
+        session = builder.getOrCreate()
+        yield session
+        session.stop()
 
 
 def test_objects_round_trip_through_pyarrow(s3: S3FileSystem) -> None:
@@ -130,6 +88,7 @@ def test_store_listens_on_loopback_at_the_layout_ports_only(layout: ClusterLayou
     supervisord = psutil.Process(int((layout.run / "supervisord.pid").read_text()))
     listening = {(conn.laddr.ip, conn.laddr.port)
                  for process in supervisord.children(recursive=True)
+                 if process.name() == "weed"
                  for conn in process.net_connections(kind="inet")
                  if conn.status == psutil.CONN_LISTEN}
     assert listening == {("127.0.0.1", layout.port(name))
