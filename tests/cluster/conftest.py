@@ -47,12 +47,17 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
     drop_database(airflow.metadata_database(layout))
     # The components read the settings of this process (the topic they provision and
     # name in nasaflow_kafka): for the start, the names a test run suffixes itself.
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in platform_names.items():
-            patch.setenv(key, value)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in platform_names.items():
+                patch.setenv(key, value)
+            get_settings.cache_clear()
+            env = up(layout, environ=environ)
+    except BaseException:
+        down(layout)
+        raise
+    finally:
         get_settings.cache_clear()
-        env = up(layout, environ=environ)
-    get_settings.cache_clear()
     engines = Settings.from_env({**environ, **env})
     cluster_settings = replace(
         settings, spark_master=engines.spark_master, kafka_bootstrap=engines.kafka_bootstrap,

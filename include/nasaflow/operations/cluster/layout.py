@@ -33,8 +33,10 @@ PORTS: dict[str, int] = {
     "store_master_grpc": 9433,
     "store_volume": 8380,
     "store_volume_grpc": 8480,
-    "store_filer": 8888,
-    "store_filer_grpc": 8988,
+    # The filer's S3 gateway dials the filer's gRPC at its HTTP port + 10000, whatever
+    # -port.grpc says: the pair must keep that distance (and stay under 32768 - 20000).
+    "store_filer": 2760,
+    "store_filer_grpc": 12760,
     "store_s3": 8333,
     "store_s3_grpc": 8433,
     "redis": 6379,
