@@ -8,6 +8,7 @@ so runs with target=test use <topic>_test and <data_dir>_test on the suite's clu
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -43,7 +44,10 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
                       "NASAFLOW_DATA_DIR": PLATFORM_SETTINGS.data_dir,
                       "NASAFLOW_INGEST_START_DATE": f"{datetime.now(UTC):%Y-%m-%d}"}
     environ = {**os.environ, **platform_names}
-    # A metadata database of its own, made afresh: no run of an earlier session remains.
+    # Made afresh (its data folders and metadata database): nothing of an earlier session
+    # remains, as a CI run on a clean clone has it.
+    down(layout)
+    shutil.rmtree(layout.home / "data", ignore_errors=True)
     drop_database(airflow.metadata_database(layout))
     # The components read the settings of this process (the topic they provision and
     # name in nasaflow_kafka): for the start, the names a test run suffixes itself.
@@ -65,9 +69,17 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
         checkpoint_dir=with_suffix(engines.checkpoint_dir, TEST_SUFFIX),
         store_endpoint=engines.store_endpoint, store_access_key=engines.store_access_key,
         store_secret_key=engines.store_secret_key)
+    # This process is one of the cluster's clients: it reaches the store as they do.
+    client = pytest.MonkeyPatch()
+    for key in ("NASAFLOW_STORE_ENDPOINT", "NASAFLOW_STORE_ACCESS_KEY",
+                "NASAFLOW_STORE_SECRET_KEY"):
+        client.setenv(key, env[key])
+    get_settings.cache_clear()
     try:
         yield Cluster(layout, env, cluster_settings)
     finally:
+        client.undo()
+        get_settings.cache_clear()
         down(layout)
         drop_database(airflow.metadata_database(layout))
 

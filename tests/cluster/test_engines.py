@@ -2,24 +2,21 @@
 two workers (see tests/cluster/conftest.py).
 
 They prove what the cluster is for: the topic is replicated so that an acknowledged
-message survives the loss of the broker leading its partition, and a Spark application
-gets executors on both workers.
+message survives the loss of the broker leading its partition. (That Spark applications
+get executors on the workers, and survive the loss of one, is test_failures'.)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from nasaflow.operations.cluster import kafka, spark
-from nasaflow.spark_launch import submit_command, submit_env
+from nasaflow.operations.cluster import kafka
 
 if TYPE_CHECKING:  # imported inside the tests, so collecting them stays cheap
     from kafka.admin import KafkaAdminClient
@@ -89,20 +86,3 @@ def test_acknowledged_message_survives_sigkill_of_its_leader(cluster: Cluster) -
     finally:
         consumer.close()
     assert [record.value for record in records] == [payload]
-
-
-def test_application_gets_executors_on_both_workers(cluster: Cluster) -> None:
-    from tests.cluster.executor_dirs_job import MARKER
-
-    settings = cluster.settings
-    assert settings.spark_master == spark.master_url(cluster.layout)
-    result = subprocess.run(submit_command(JOB, settings, []), capture_output=True, text=True,
-                            env={**os.environ, **submit_env(settings)}, timeout=180,
-                            check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith(MARKER))
-    folders = [Path(folder) for folder in json.loads(line.removeprefix(MARKER))]
-    workers = {folder.parent.parent for folder in folders}
-    assert workers == {cluster.layout.data("spark-worker-1"), cluster.layout.data("spark-worker-2")}
-    executor_ids = {folder.name for folder in folders}
-    assert len(executor_ids) == 2, folders
