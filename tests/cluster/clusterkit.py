@@ -27,6 +27,7 @@ from nasaflow.ingest.chunks import ingest_chunk
 from nasaflow.ingest.pause import RunPause
 from nasaflow.manifest import close_manifest
 from nasaflow.messaging.admin import ensure_topic
+from nasaflow.operations.cluster import spark
 from nasaflow.operations.cluster.layout import ClusterLayout
 from nasaflow.settings import Settings
 from nasaflow.spark_launch import (
@@ -81,15 +82,15 @@ class Cluster:
 
     def executors_by_worker(self, app_name: str) -> dict[int, int]:
         """Worker number -> executors of the running application named `app_name` on it."""
+        apps = {app["id"]: app["name"] for app in self.master_state()["activeapps"]}
         found: dict[int, int] = {}
-        for number in (1, 2):
+        for number in spark.WORKER_IDS:
             url = f"http://127.0.0.1:{self.layout.port(f'spark_worker_{number}_ui')}/json/"
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     state = json.load(response)
             except OSError:
                 continue
-            apps = {app["id"]: app["name"] for app in self.master_state()["activeapps"]}
             found[number] = sum(1 for executor in state.get("executors", [])
                                 if apps.get(executor.get("appid")) == app_name)
         return found

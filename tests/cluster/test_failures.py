@@ -62,15 +62,27 @@ def archive(cluster: Cluster) -> Iterator[str]:
         yield server.url
 
 
+def ingested(cluster: Cluster, archive: str, day: int, tmp_path: Path) -> tuple[list[str], str]:
+    """Day number `day` of the archive ingested into the store and the test database, with
+    its manifest in tmp_path/manifest, and a fresh replicated topic for its messages."""
+    ids = ingest_day(cluster.settings, archive, day_of(day), WAVELENGTH, CADENCE_MINUTES,
+                     tmp_path / "manifest")
+    return ids, new_topic(cluster)
+
+
+def all_landed(cluster: Cluster, ids: list[str]) -> float:
+    """Wait until every cell of these images is in the test database; the seconds taken."""
+    return wait_for(lambda: landed_cells(cluster.settings, ids) >= CELLS_PER_IMAGE * len(ids),
+                    600, "every cell landed")
+
+
 def test_the_parameter_job_survives_the_loss_of_the_worker_running_its_tasks(
         cluster: Cluster, archive: str, tmp_path: Path) -> None:
-    ids = ingest_day(cluster.settings, archive, day_of(0), WAVELENGTH, CADENCE_MINUTES,
-                     tmp_path / "manifest")
+    ids, topic = ingested(cluster, archive, 0, tmp_path)
     assert len(ids) == 24 * 60 // CADENCE_MINUTES
     # Executors read the images from the object store, not from the driver's disk.
     paths = stored_paths(cluster, ids)
     assert all(path.startswith("s3://") for path in paths), paths[:3]
-    topic = new_topic(cluster)
     with stream(cluster, topic, f"cluster_worker_{uuid.uuid4().hex[:6]}", tmp_path / "s.log"):
         started = time.monotonic()
         job = start_compute(cluster, tmp_path / "manifest", topic, tmp_path / "compute.log")
@@ -84,8 +96,7 @@ def test_the_parameter_job_survives_the_loss_of_the_worker_running_its_tasks(
         assert job.wait(timeout=900) == 0, (tmp_path / "compute.log").read_text()[-3000:]
         job_s = time.monotonic() - started
         back_s = cluster.wait_running(f"spark-worker-{victim}") - killed_at
-        landed_s = wait_for(lambda: landed_cells(cluster.settings, ids)
-                            >= CELLS_PER_IMAGE * len(ids), 600, "every cell landed")
+        landed_s = all_landed(cluster, ids)
     assert landed_cells(cluster.settings, ids) == CELLS_PER_IMAGE * len(ids)
     print(f"worker loss: killed worker {victim} after {before} messages; job "
           f"{job_s:.0f} s; worker back in {back_s:.1f} s; all cells landed "
@@ -94,9 +105,7 @@ def test_the_parameter_job_survives_the_loss_of_the_worker_running_its_tasks(
 
 def test_publishing_and_streaming_survive_the_loss_of_a_partition_leader(
         cluster: Cluster, archive: str, tmp_path: Path) -> None:
-    ids = ingest_day(cluster.settings, archive, day_of(1), WAVELENGTH, CADENCE_MINUTES,
-                     tmp_path / "manifest")
-    topic = new_topic(cluster)
+    ids, topic = ingested(cluster, archive, 1, tmp_path)
     # The stream drains a few messages a batch, so it is still reading when the broker goes.
     with stream(cluster, topic, f"cluster_broker_{uuid.uuid4().hex[:6]}", tmp_path / "s.log",
                 "--max-offsets-per-trigger", "4"):
@@ -109,8 +118,7 @@ def test_publishing_and_streaming_survive_the_loss_of_a_partition_leader(
         assert job.wait(timeout=900) == 0, (tmp_path / "compute.log").read_text()[-3000:]
         new_leader = partition_leader(cluster, topic)
         back_s = cluster.wait_running(f"kafka-{leader}") - killed_at
-        wait_for(lambda: landed_cells(cluster.settings, ids) >= CELLS_PER_IMAGE * len(ids),
-                 600, "every cell landed")
+        all_landed(cluster, ids)
     assert new_leader != leader
     assert landed_cells(cluster.settings, ids) == CELLS_PER_IMAGE * len(ids)
     print(f"broker loss: leader {leader} of partition 0 killed mid-publish, {new_leader} "
@@ -119,9 +127,7 @@ def test_publishing_and_streaming_survive_the_loss_of_a_partition_leader(
 
 def test_a_killed_stream_driver_resumes_from_its_checkpoint_in_the_store(
         cluster: Cluster, archive: str, tmp_path: Path) -> None:
-    ids = ingest_day(cluster.settings, archive, day_of(2), WAVELENGTH, CADENCE_MINUTES,
-                     tmp_path / "manifest")
-    topic = new_topic(cluster)
+    ids, topic = ingested(cluster, archive, 2, tmp_path)
     job = start_compute(cluster, tmp_path / "manifest", topic, tmp_path / "compute.log")
     assert job.wait(timeout=900) == 0, (tmp_path / "compute.log").read_text()[-3000:]
     query = f"cluster_resume_{uuid.uuid4().hex[:6]}"
@@ -140,8 +146,7 @@ def test_a_killed_stream_driver_resumes_from_its_checkpoint_in_the_store(
     assert commits, "no committed batch in the checkpoint in the store"
     killed_at = time.monotonic()
     with stream(cluster, topic, query, tmp_path / "second.log", "--wait-for-lock", "120"):
-        wait_for(lambda: landed_cells(cluster.settings, ids) >= CELLS_PER_IMAGE * len(ids),
-                 600, "every cell landed after the restart")
+        all_landed(cluster, ids)
         resumed_s = time.monotonic() - killed_at
     assert landed_cells(cluster.settings, ids) == CELLS_PER_IMAGE * len(ids)
     with psycopg.connect(cluster.settings.db_url) as conn:
