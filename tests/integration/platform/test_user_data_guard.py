@@ -144,3 +144,5 @@ def test_the_plugin_fails_a_passing_session_that_changed_the_platform(
         env={**os.environ, **stand_in.to_env()}, capture_output=True, text=True)
     assert "1 passed" in result.stdout, result.stdout + result.stderr
     assert verdict in result.stdout and result.returncode == code, result.stdout
+    # The platform's scheduled runs were asked of its Airflow (none left out otherwise).
+    assert "could not ask Airflow" not in result.stdout, result.stdout
