@@ -80,8 +80,8 @@ schema_stamp=$(sha256sum "$VENV/.nasaflow-lock" | cut -c1-16)
 if [ "$(cat "$RUN/airflow-db.migrated" 2>/dev/null)" != "$schema_stamp" ]; then
   say "migrating the Airflow metadata database"
   airflow db migrate >"$LOGS/airflow-db-migrate.log" 2>&1 || die "airflow db migrate failed, see $LOGS/airflow-db-migrate.log"
-  airflow pools set nasa_api 2 "Concurrent calls to NASA APIs (politeness limit)" \
-    >>"$LOGS/airflow-db-migrate.log" 2>&1 || die "could not create the nasa_api pool"
+  airflow pools import "$ROOT/ops/airflow-pools.json" \
+    >>"$LOGS/airflow-db-migrate.log" 2>&1 || die "could not create the pools of ops/airflow-pools.json"
   echo "$schema_stamp" >"$RUN/airflow-db.migrated"
 fi
 python -m nasaflow.operations.airflow_users >"$LOGS/airflow-users.log" 2>&1 \

@@ -26,7 +26,8 @@ def test_a_runs_tasks_run_on_the_two_celery_workers(cluster: Cluster) -> None:
                             os.environ["AIRFLOW_ADMIN_PASSWORD"])
     api.wait_for_dag("nasa_ingest", timeout=120)
     api.set_paused("nasa_ingest", False)
-    assert api.get("/pools/nasa_api")["slots"] == airflow.POOLS["nasa_api"][0]
+    assert api.get("/pools/nasa_api")["slots"] == \
+        json.loads(airflow.POOLS_FILE.read_text())["nasa_api"]["slots"]
     # A day in the future: plan runs (on a worker) and fails the run with the reason,
     # fetching nothing.
     run_id = api.trigger("nasa_ingest", {**TEST_CONF, "date": "2999-01-01"})

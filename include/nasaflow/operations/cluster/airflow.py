@@ -18,6 +18,7 @@ cluster's log folder, which every process of this machine shares.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -39,9 +40,10 @@ WORKER_CONCURRENCY = 2
 #: The one Celery queue: the scheduler sends every task instance there (Airflow's
 #: `[operators] default_queue`), both workers consume it.
 QUEUE = "default"
-#: Pools the DAGs use, created when missing (an existing pool keeps its slots):
-#: name -> (slots, description). As ops/up.sh creates them for the default profile.
-POOLS = {"nasa_api": (2, "Concurrent calls to NASA APIs (politeness limit)")}
+#: Pools the DAGs use, in `airflow pools import`'s format (ops/up.sh imports the same file
+#: for the default profile); the cluster creates those missing (an existing pool keeps its
+#: slots).
+POOLS_FILE = PROJECT_ROOT / "ops" / "airflow-pools.json"
 #: The components /api/v2/monitor/health must report healthy.
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
@@ -302,10 +304,9 @@ def provision(layout: ClusterLayout) -> None:
 
     admin = logins_from_env(os.environ)[ADMIN_ROLE]
     api = AirflowRestClient(api_url(layout), admin.username, admin.password)
-    for pool, (slots, description) in POOLS.items():
+    for pool, fields in json.loads(POOLS_FILE.read_text()).items():
         if api.request("GET", f"/pools/{pool}").status_code == 404:
-            api.call("POST", "/pools", json={"name": pool, "slots": slots,
-                                             "description": description})
+            api.call("POST", "/pools", json={"name": pool, **fields})
 
 
 def task_hostname() -> str:
