@@ -187,7 +187,7 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for field in fields(cls):
-            raw = env.get(f"NASAFLOW_{field.name.upper()}")
+            raw = env.get(env_name(field.name))
             if raw is None or raw == "":
                 continue
             values[field.name] = _parse(raw, field.type, field.name)
@@ -197,7 +197,7 @@ class Settings:
         """The NASAFLOW_* variables `from_env` reads back as these settings (for child
         processes that must see the same configuration)."""
         values = {field.name: getattr(self, field.name) for field in fields(self)}
-        return {f"NASAFLOW_{name.upper()}": str(value).lower() if isinstance(value, bool)
+        return {env_name(name): str(value).lower() if isinstance(value, bool)
                 else str(value) for name, value in values.items()}
 
 
@@ -227,6 +227,14 @@ def with_suffix(location: str, suffix: str) -> str:
     return location.rstrip("/") + suffix if location else location
 
 
+def env_name(field_name: str) -> str:
+    """The environment variable of the Settings field `field_name` (NASAFLOW_<FIELD>); a
+    name that is no field raises KeyError, so a typo fails where it is written."""
+    if field_name not in {field.name for field in fields(Settings)}:
+        raise KeyError(f"no setting named {field_name!r}")
+    return f"NASAFLOW_{field_name.upper()}"
+
+
 def _parse(raw: str, kind: object, name: str) -> object:
     """An environment string as the field's type (annotations are strings here)."""
     if kind in ("int", int):
@@ -235,7 +243,7 @@ def _parse(raw: str, kind: object, name: str) -> object:
         return float(raw)
     if kind in ("bool", bool):
         if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"NASAFLOW_{name.upper()} must be true or false, got {raw!r}")
+            raise ValueError(f"{env_name(name)} must be true or false, got {raw!r}")
         return raw.lower() in ("true", "1")
     return raw
 

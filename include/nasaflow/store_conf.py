@@ -1,8 +1,9 @@
 """How every process reaches the cluster profile's object store (S3 API, SeaweedFS).
 
-One definition of the store's client contract: the environment variables naming it, the
-bucket, and where S3A's jars are. The store's component (nasaflow.operations.cluster.store)
-writes these variables; Spark launches (nasaflow.spark_launch, with S3A's settings) and
+One definition of the store's client contract beside the settings that name it
+(`store_endpoint`, `store_access_key`, `store_secret_key`): the bucket, the region, and
+where S3A's jars are. The store's component (nasaflow.operations.cluster.store) writes
+those settings' variables; Spark launches (nasaflow.spark_launch, with S3A's settings) and
 the library (nasaflow.objectstore) read them through the settings.
 """
 
@@ -12,11 +13,6 @@ from pathlib import Path
 
 from nasaflow.settings import LOCAL_DIR
 
-#: The S3 endpoint's URL (http://127.0.0.1:<port>).
-ENDPOINT_ENV = "NASAFLOW_STORE_ENDPOINT"
-#: The store's credentials, generated into .env by `make setup`.
-ACCESS_KEY_ENV = "NASAFLOW_STORE_ACCESS_KEY"
-SECRET_KEY_ENV = "NASAFLOW_STORE_SECRET_KEY"
 #: The platform's one bucket: images under images/, stream checkpoints under checkpoints/.
 BUCKET = "nasaflow"
 #: SeaweedFS accepts any region in a request's signature; clients must name one, and

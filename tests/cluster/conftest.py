@@ -22,6 +22,7 @@ from nasaflow.settings import (
     LOCAL_DIR,
     TEST_SUFFIX,
     Settings,
+    env_name,
     get_settings,
     with_database,
     with_suffix,
@@ -71,8 +72,7 @@ def cluster(settings: Settings) -> Iterator[Cluster]:
         store_secret_key=engines.store_secret_key)
     # This process is one of the cluster's clients: it reaches the store as they do.
     client = pytest.MonkeyPatch()
-    for key in ("NASAFLOW_STORE_ENDPOINT", "NASAFLOW_STORE_ACCESS_KEY",
-                "NASAFLOW_STORE_SECRET_KEY"):
+    for key in map(env_name, ("store_endpoint", "store_access_key", "store_secret_key")):
         client.setenv(key, env[key])
     get_settings.cache_clear()
     try:

@@ -18,8 +18,9 @@ import pytest
 
 from nasaflow.operations.cluster import store
 from nasaflow.operations.cluster.layout import PORTS, ClusterLayout
+from nasaflow.settings import env_name
 from nasaflow.spark_launch import spark_conf, submit_env
-from nasaflow.store_conf import BUCKET, SECRET_KEY_ENV, s3a_jars
+from nasaflow.store_conf import BUCKET, s3a_jars
 
 from tests.cluster.clusterkit import Cluster
 
@@ -109,7 +110,7 @@ def test_check_refuses_a_wrong_secret(layout: ClusterLayout,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The gateway knows only the generated identity: a wrong secret is refused, so
     check() reports the store unusable instead of passing on anonymous access."""
-    monkeypatch.setenv(SECRET_KEY_ENV, "not-the-secret-of-this-store-000000000000")
+    monkeypatch.setenv(env_name("store_secret_key"), "not-the-secret-of-this-store-000000000000")
     problem = store.check(layout)
     assert problem is not None and problem.startswith(f"S3 gateway at {store.endpoint(layout)}")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from nasaflow.settings import Settings, isolated_for_tests
+import pytest
+
+from nasaflow.settings import Settings, env_name, isolated_for_tests
 
 PLATFORM = Settings(
     db_url="postgresql://nasaflow_writer:writer-secret@127.0.0.1:5432/nasaflow",
@@ -32,3 +34,10 @@ def test_the_test_twin_renames_every_place_that_holds_data() -> None:
 
 def test_to_env_reads_back_as_the_same_settings() -> None:
     assert Settings.from_env(PLATFORM.to_env()) == PLATFORM
+
+
+def test_a_settings_variable_is_named_from_its_field_and_a_typo_fails() -> None:
+    assert env_name("store_secret_key") == "NASAFLOW_STORE_SECRET_KEY"
+    assert Settings.from_env({env_name("kafka_topic"): "t"}).kafka_topic == "t"
+    with pytest.raises(KeyError, match="store_secret"):
+        env_name("store_secret")

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from nasaflow.operations.cluster.layout import ClusterLayout
 from nasaflow.operations.cluster.programs import Program
-from nasaflow.settings import LOCAL_DIR
-from nasaflow.store_conf import ACCESS_KEY_ENV, BUCKET, ENDPOINT_ENV, REGION, SECRET_KEY_ENV
+from nasaflow.settings import LOCAL_DIR, Settings, env_name
+from nasaflow.store_conf import BUCKET, REGION
 
 if TYPE_CHECKING:  # pyarrow loads in a second; only check and provision need it
     from pyarrow.fs import S3FileSystem
@@ -51,12 +51,13 @@ def endpoint(layout: ClusterLayout) -> str:
 
 
 def credentials() -> tuple[str, str]:
-    """The store's access key and secret key, from the environment."""
-    access_key, secret_key = os.environ.get(ACCESS_KEY_ENV), os.environ.get(SECRET_KEY_ENV)
-    if not access_key or not secret_key:
-        raise RuntimeError(f"{ACCESS_KEY_ENV} and {SECRET_KEY_ENV} must be set: `make setup` "
-                           "generates them into .env, ops/with-env.sh exports them")
-    return access_key, secret_key
+    """The store's access key and secret key, from the settings (the environment)."""
+    settings = Settings.from_env()
+    if not settings.store_access_key or not settings.store_secret_key:
+        raise RuntimeError(f"{env_name('store_access_key')} and {env_name('store_secret_key')}"
+                           " must be set: `make setup` generates them into .env,"
+                           " ops/with-env.sh exports them")
+    return settings.store_access_key, settings.store_secret_key
 
 
 def s3_config_path(layout: ClusterLayout) -> str:
@@ -159,6 +160,6 @@ def client_env(layout: ClusterLayout) -> Mapping[str, str]:
     """The store's endpoint and keys, and the store URIs of the platform's data and
     checkpoints."""
     access_key, secret_key = credentials()
-    return {ENDPOINT_ENV: endpoint(layout), ACCESS_KEY_ENV: access_key,
-            SECRET_KEY_ENV: secret_key, "NASAFLOW_IMAGE_STORE": IMAGES_URI,
-            "NASAFLOW_CHECKPOINT_DIR": CHECKPOINT_URI}
+    return {env_name("store_endpoint"): endpoint(layout),
+            env_name("store_access_key"): access_key, env_name("store_secret_key"): secret_key,
+            env_name("image_store"): IMAGES_URI, env_name("checkpoint_dir"): CHECKPOINT_URI}
