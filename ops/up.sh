@@ -18,6 +18,14 @@ if [ -z "$cluster" ]; then
   cluster="$version main"
 fi
 read -r pg_version pg_name <<<"$cluster"
+# Server settings for the archive's write load (ops/postgres/nasaflow.conf), in conf.d.
+pg_tuning="/etc/postgresql/$pg_version/$pg_name/conf.d/nasaflow.conf"
+pg_tuning_changed=false
+if ! cmp -s "$ROOT/ops/postgres/nasaflow.conf" "$pg_tuning"; then
+  install -D -o postgres -g postgres -m 0644 "$ROOT/ops/postgres/nasaflow.conf" "$pg_tuning" \
+    || die "could not install $pg_tuning"
+  pg_tuning_changed=true
+fi
 if ! pg_lsclusters --no-header | awk -v v="$pg_version" -v n="$pg_name" '$1==v && $2==n' | grep -q online; then
   port_open 5432 && die "port 5432 is taken by a process that is not cluster $pg_version/$pg_name: stop it or free the port"
   say "starting PostgreSQL $pg_version/$pg_name"
@@ -25,6 +33,13 @@ if ! pg_lsclusters --no-header | awk -v v="$pg_version" -v n="$pg_name" '$1==v &
   echo "$pg_version $pg_name" >"$RUN/postgres.started-by-nasaflow"
 fi
 wait_for 30 "PostgreSQL" as_postgres "pg_isready -q -h 127.0.0.1 -p 5432" || die "PostgreSQL did not accept connections"
+if [ "$pg_tuning_changed" = true ]; then
+  as_postgres "psql -Atqc 'SELECT pg_reload_conf()'" >/dev/null
+  sleep 1  # the reload is asynchronous; a new session then sees what is pending
+  pending=$(as_postgres "psql -Atqc 'SELECT string_agg(name, \$\$, \$\$) FROM pg_settings WHERE pending_restart'")
+  [ -z "$pending" ] || say "PostgreSQL applies $pending of $pg_tuning at its next start:" \
+    "pg_ctlcluster $pg_version $pg_name restart (make down, then make up, when make up started it)"
+fi
 
 # Roles: airflow (its metadata database) and the data database's owner (migrations,
 # maintenance), writer (ingest, stream sink) and reader (UI page), named by the user of

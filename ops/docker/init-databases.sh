@@ -3,8 +3,10 @@
 # database's three roles (owner: migrations and maintenance; writer: ingest and the stream
 # sink; reader: the UI page) with the owner's databases nasaflow and nasaflow_test.
 # Passwords reach psql as variables read from the environment, never as SQL text;
-# include/sql/006_roles.sql grants each role its rights.
+# include/sql/006_roles.sql grants each role its rights. The server settings `make up`
+# installs (ops/postgres/nasaflow.conf, mounted read-only) apply from the server's next start.
 set -euo pipefail
+echo "include '/etc/postgresql/nasaflow.conf'" >>"$PGDATA/postgresql.conf"
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" <<'SQL'
 \getenv airflow_password AIRFLOW_DB_PASSWORD
 \getenv owner_password NASAFLOW_DB_PASSWORD

@@ -127,3 +127,17 @@ def test_make_status_reports_every_service_healthy(stream_running: None) -> None
         r"stream\s+healthy\s+running since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC( \(try \d+\))?; "
         r"(last batch \d+ committed at [^;]+ \([\d,]+ rows\)|no batch committed yet); "
         r"lag [\d,]+ messages, \d+ s", stream), stream
+
+
+def test_postgres_runs_with_the_shipped_server_settings(db_conn: psycopg.Connection) -> None:
+    """make up installs ops/postgres/nasaflow.conf; the server runs with each of its values
+    (a value waiting for a restart is named)."""
+    shipped = dict(re.findall(r"^(\w+) = (\S+)$",
+                              (PROJECT_ROOT / "ops" / "postgres" / "nasaflow.conf").read_text(),
+                              re.MULTILINE))
+    assert {"shared_buffers", "max_wal_size"} <= shipped.keys(), shipped
+    for name, value in shipped.items():
+        row = db_conn.execute("SELECT current_setting(%s), pending_restart FROM pg_settings"
+                              " WHERE name = %s", (name, name)).fetchone()
+        assert row is not None, name
+        assert row == (value, False), (name, value, row)
