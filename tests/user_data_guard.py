@@ -9,12 +9,12 @@ the user's topic. After the last test it takes the snapshot again and fails the 
 naming what differs, if anything changed, or if the first snapshot was empty (nothing to
 compare proves nothing).
 
-The manifest folder of a nasa_ingest run that the user's scheduler started during the
-session (a suite crossing midnight UTC meets the daily run) is the platform's own work:
-the guard names it and leaves it out of the comparison, after asking the user's Airflow
-that the run is a scheduled one, running at the first snapshot or begun since. Anything else the
-platform does during the suite (a scheduled run that finds images, a new stream batch of
-the user's own messages) still counts as a change: run `make test` on a quiet platform.
+The manifest folder of a nasa_ingest run of the user's scheduler during the session (a
+suite crossing midnight UTC meets the daily run) is the platform's own work: the guard
+names it and leaves it out of the comparison, after asking the user's Airflow that the run
+is a scheduled one, still running when the session began or begun since. Anything else
+the platform does during the suite (a scheduled run that finds images, a new stream batch
+of the user's own messages) still counts as a change: run `make test` on a quiet platform.
 """
 
 from __future__ import annotations
@@ -209,6 +209,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not session.config.getoption(OPTION):
         return
     settings = session.config.stash[SETTINGS_KEY]
+    session.config.stash[STARTED_KEY] = datetime.now(UTC)
     snapshot = take_snapshot(settings)
     if snapshot.missing_data():
         print(f"\n[guard] the platform holds no data yet ({'; '.join(snapshot.missing_data())}):"
@@ -220,7 +221,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                         " to protect, so nothing to prove; see its output above", returncode=1)
         snapshot = wait_until_quiet(settings)
     session.config.stash[SNAPSHOT_KEY] = snapshot
-    session.config.stash[STARTED_KEY] = datetime.now(UTC)
     print(f"\n[guard] recorded the user's data: {len(snapshot.tables)} tables, "
           f"{len(snapshot.files)} files, {len(snapshot.offsets)} topic partitions", flush=True)
 
