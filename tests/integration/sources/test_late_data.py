@@ -167,9 +167,11 @@ def test_a_half_indexed_day_completes_in_a_later_run_without_losing_a_slot(
 def test_a_pending_slot_the_source_long_passed_with_nothing_near_is_absent(
         late_archive: str, slot_rows, http: HttpClient) -> None:
     clients = SourceClients(http, HelioviewerClient(late_archive, http), late_archive, "")
-    # Half past an hour of an hourly archive, with a one-minute tolerance: nothing near.
-    slot = (datetime.now(UTC) - timedelta(hours=12)).replace(minute=30, second=0,
-                                                              microsecond=0)
+    # 8 h 30 min before the source's newest image, i.e. half-way between two images of the
+    # hourly archive, with a one-minute tolerance: nothing near. (Placed from the index's
+    # end, not the clock: the images' minute past the hour is the archive's, not ours.)
+    end = clients.helioviewer.data_sources()[source_for("193").source_id].end
+    slot = (end - timedelta(hours=8, minutes=30)).replace(microsecond=0)
     entry = PlannedImage("helioviewer", "pending", "AIA", "193", (slot,), reason="late")
     record_slots(slot_rows, [entry], "pending", tolerance=timedelta(minutes=1),
                  run_id="scheduled__late_absent")
@@ -177,8 +179,8 @@ def test_a_pending_slot_the_source_long_passed_with_nothing_near_is_absent(
     assert [(p.slot_at, p.tolerance) for p in earlier if p.slot_at == slot] == \
         [(slot, timedelta(minutes=1))]
     mine = [p for p in earlier if p.slot_at == slot]
-    # The source's newest image is ~3 h old, ~9 h past the slot: absent after 8 h, still
-    # pending when absence takes 10 h.
+    # The source's newest image is 8.5 h past the slot (9.5 h if the index moved on since):
+    # absent after 8 h, still pending when absence takes 10 h.
     assert [e.status for e in plan_slots(mine, absent_after=timedelta(hours=10),
                                          clients=clients)] == ["pending"]
     absent = plan_slots(mine, absent_after=timedelta(hours=8), clients=clients)
