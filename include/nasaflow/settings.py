@@ -227,10 +227,14 @@ def with_suffix(location: str, suffix: str) -> str:
     return location.rstrip("/") + suffix if location else location
 
 
+#: The names of Settings' fields, gathered once (env_name is called per field per read).
+_FIELD_NAMES = frozenset(field.name for field in fields(Settings))
+
+
 def env_name(field_name: str) -> str:
     """The environment variable of the Settings field `field_name` (NASAFLOW_<FIELD>); a
     name that is no field raises KeyError, so a typo fails where it is written."""
-    if field_name not in {field.name for field in fields(Settings)}:
+    if field_name not in _FIELD_NAMES:
         raise KeyError(f"no setting named {field_name!r}")
     return f"NASAFLOW_{field_name.upper()}"
 
